@@ -1,0 +1,33 @@
+# All set-up happens here, so `make demo` and `make test` work on a fresh
+# Debian machine with Python 3.11 and root.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.cuesmith-installed
+DEMO   := out/demo
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py packaging/apt-packages.txt packaging/install-system.sh
+	bash packaging/install-system.sh packaging/apt-packages.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# tinysoundfont's pyaudio dependency needs portaudio headers and is only for live playback
+	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont
+	touch $@
+
+demo: setup
+	$(BIN)/python tests/media.py demo $(DEMO)/demo.mp4
+	$(BIN)/cuesmith analyze $(DEMO)/demo.mp4 --json $(DEMO)/analysis.json
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

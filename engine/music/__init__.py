@@ -1,0 +1,1 @@
+"""Music: representation, tokens, chords and key, MIDI files, stems, metrics."""
