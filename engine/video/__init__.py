@@ -1,0 +1,1 @@
+"""Video analysis: one decode, then cuts, gradual transitions, motion, colour and a tempo range."""

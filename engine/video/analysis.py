@@ -1,0 +1,251 @@
+"""`analyze`: one decode of a clip into cuts, gradual transitions, motion, colour and tempo.
+
+Results are plain dataclasses with `to_dict`/`from_dict`, cached by content
+(size, mtime, a hash of a few blocks) in the user cache directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import CuesmithError
+from ..files import write_json_atomic
+from ..progress import Progress, report
+from .cuts import Cut, GradualTransition, detect_cuts, detect_gradual
+from .decode import (TRUNCATION_TOLERANCE_S, AudioInfo, VideoInfo, iter_frames, open_container,
+                     probe)
+from .frames import FrameStats, log_chroma_histogram
+from .tempo import TempoRange, suggest_tempo
+
+ANALYSIS_VERSION = 1  # bump when results change, so old cache entries are not reused
+COLOUR_SAMPLE_S = 0.5  # one log-chroma histogram every half second
+SMOOTH_S = 0.5  # width of the moving average that makes the motion curve
+
+
+@dataclass
+class Motion:
+    times: list[float]
+    energy: list[float]  # per frame, mean RGB difference over MOTION_INTERVAL frames, 0..1
+    smooth: list[float]  # moving average over SMOOTH_S, with the jumps at cuts removed
+    mean: float
+
+
+@dataclass
+class Colour:
+    times: list[float]  # sample times
+    brightness: list[float]
+    saturation: list[float]
+    warmth: list[float]
+    log_chroma: list[list[float]]  # per sample, the (3, 16, 16) HistoGAN histogram, flattened
+    mean_brightness: float
+    mean_saturation: float
+    mean_warmth: float
+
+
+@dataclass
+class VideoAnalysis:
+    info: VideoInfo
+    start: float  # the clip range analysed, in seconds of the file
+    end: float
+    duration: float
+    frame_count: int
+    fps: float  # frames per second actually decoded
+    variable_frame_rate: bool
+    cuts: list[Cut]
+    transitions: list[GradualTransition]
+    motion: Motion
+    colour: Colour
+    tempo: TempoRange
+    version: int = ANALYSIS_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoAnalysis":
+        info = dict(d["info"])
+        info["audio"] = AudioInfo(**info["audio"]) if info.get("audio") else None
+        return cls(
+            info=VideoInfo(**info), start=d["start"], end=d["end"], duration=d["duration"],
+            frame_count=d["frame_count"], fps=d["fps"], variable_frame_rate=d["variable_frame_rate"],
+            cuts=[Cut(**c) for c in d["cuts"]],
+            transitions=[GradualTransition(**t) for t in d["transitions"]],
+            motion=Motion(**d["motion"]), colour=Colour(**d["colour"]), tempo=TempoRange(**d["tempo"]),
+            version=d["version"])
+
+    def summary(self) -> str:
+        i = self.info
+        audio = (f"{i.audio.codec} {i.audio.sample_rate} Hz {i.audio.channels} ch"
+                 if i.audio else "none")
+        rate = f"{self.fps:.2f} fps" + (" (variable)" if self.variable_frame_rate else "")
+        lines = [
+            f"{Path(i.path).name}: {self.duration:.2f} s, {i.width}x{i.height}"
+            + (f" (rotated {i.rotation}°)" if i.rotation else "") + f", {rate}, {i.codec}, audio {audio}",
+            f"cuts ({len(self.cuts)}): " + (", ".join(f"{c.time:.2f}" for c in self.cuts) or "none"),
+            f"gradual transitions ({len(self.transitions)}): "
+            + (", ".join(f"{t.kind} {t.start:.2f}-{t.end:.2f}" for t in self.transitions) or "none"),
+            f"motion: mean {self.motion.mean:.3f}; colour: brightness {self.colour.mean_brightness:.2f}, "
+            f"saturation {self.colour.mean_saturation:.2f}, warmth {self.colour.mean_warmth:+.2f}",
+            f"tempo suggestion: {self.tempo.bpm:.0f} BPM (range {self.tempo.low:.0f}-{self.tempo.high:.0f})",
+        ]
+        return "\n".join(lines)
+
+
+def check_range(path: Path, start: Optional[float], end: Optional[float]) -> tuple[float, Optional[float]]:
+    start = 0.0 if start is None else float(start)
+    if start < 0:
+        raise CuesmithError(f"--start {start} is negative", path)
+    if end is not None and end <= start:
+        raise CuesmithError(f"--end {end} is not after --start {start}", path)
+    return start, end
+
+
+def analyze(video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
+            progress: Optional[Progress] = None) -> VideoAnalysis:
+    path = Path(video)
+    start, end = check_range(path, start, end)
+    container = open_container(path)
+    try:
+        info = probe(container, path)
+        stats, samples = decode_stats(container, path, info, start, end, progress)
+    finally:
+        container.close()
+    check_frames(path, info, stats, start, end)
+    report(progress, "analyse", 1.0)
+    return measure(info, stats, samples, start, end)
+
+
+def decode_stats(container, path, info, start, end, progress):
+    stats = FrameStats()
+    samples: list[tuple[float, np.ndarray]] = []
+    stop = end if end is not None else info.declared_duration
+    span = max(1e-6, (stop or 0.0) - start)
+    next_sample = 0.0
+    for t, rgb, rotation in iter_frames(container, path, start, end):
+        rel = t - start
+        if not len(stats):
+            info.rotation = rotation or info.rotation
+            if info.rotation % 180 == 90 and info.width == info.coded_width:
+                info.width, info.height = info.coded_height, info.coded_width
+        stats.add(rel, rgb)
+        if rel >= next_sample:
+            samples.append((rel, log_chroma_histogram(rgb)))
+            next_sample += COLOUR_SAMPLE_S
+        if len(stats) % 30 == 0 and stop:
+            report(progress, "analyse", rel / span)
+    return stats, samples
+
+
+def check_frames(path: Path, info: VideoInfo, stats: FrameStats, start: float, end: Optional[float]) -> None:
+    if not len(stats):
+        where = "in the requested range" if start > 0 or end is not None else ""
+        raise CuesmithError(f"contains no video frames {where}".strip(), path)
+    declared = info.declared_duration
+    if declared and end is None and declared - (start + stats.times[-1]) > max(
+            TRUNCATION_TOLERANCE_S, 0.1 * declared):
+        raise CuesmithError(f"is truncated: video frames stop at {start + stats.times[-1]:.2f} s "
+                            f"but the file declares {declared:.2f} s", path)
+
+
+def measure(info, stats: FrameStats, samples, start: float, end: Optional[float]) -> VideoAnalysis:
+    times = np.asarray(stats.times)
+    histograms = np.asarray(stats.histograms)
+    pixel_change = np.asarray(stats.pixel_change)
+    brightness = np.asarray(stats.brightness)
+    cuts = detect_cuts(times, histograms, pixel_change)
+    transitions = detect_gradual(times, histograms, brightness, cuts)
+    intervals = np.diff(times)
+    span = float(times[-1] - times[0])
+    fps = (len(times) - 1) / span if span > 0 else (info.nominal_fps or 30.0)
+    duration = float(times[-1] + 1.0 / fps)
+    vfr = bool(len(intervals) > 2 and (intervals.max() - intervals.min()) > 0.1 * np.median(intervals))
+    motion = motion_curve(times, np.asarray(stats.motion), cuts, fps)
+    colour = colour_summary(stats, samples)
+    return VideoAnalysis(info, start, start + duration if end is None else min(end, start + duration),
+                         round(duration, 6), len(times), round(fps, 4), vfr, cuts, transitions, motion,
+                         colour, suggest_tempo(np.asarray(motion.smooth)))
+
+
+def motion_curve(times: np.ndarray, energy: np.ndarray, cuts: list[Cut], fps: float) -> Motion:
+    from .frames import MOTION_INTERVAL
+
+    clean = energy.copy()
+    for cut in cuts:  # differences that straddle a cut measure the cut, not motion
+        clean[cut.frame:cut.frame + MOTION_INTERVAL] = np.nan
+    valid = ~np.isnan(clean)
+    if valid.any():
+        clean = np.interp(np.arange(len(clean)), np.flatnonzero(valid), clean[valid])
+    else:
+        clean = np.zeros_like(clean)
+    width = max(1, int(round(SMOOTH_S * fps)))
+    padded = np.pad(clean, (width // 2, width - 1 - width // 2), mode="edge")
+    smooth = np.convolve(padded, np.ones(width) / width, mode="valid")
+    return Motion(rounded(times), rounded(energy), rounded(smooth), round(float(clean.mean()), 5))
+
+
+def colour_summary(stats: FrameStats, samples) -> Colour:
+    times = np.asarray(stats.times)
+    index = [int(np.searchsorted(times, t)) for t, _ in samples]
+    pick = lambda values: rounded(np.asarray(values)[index])  # noqa: E731
+    return Colour(
+        times=rounded([t for t, _ in samples]),
+        brightness=pick(stats.brightness), saturation=pick(stats.saturation), warmth=pick(stats.warmth),
+        log_chroma=[rounded(h.ravel()) for _, h in samples],
+        mean_brightness=round(float(np.mean(stats.brightness)), 4),
+        mean_saturation=round(float(np.mean(stats.saturation)), 4),
+        mean_warmth=round(float(np.mean(stats.warmth)), 4))
+
+
+def rounded(values, digits: int = 5) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+# -- cache --------------------------------------------------------------------
+def cache_dir() -> Path:
+    override = os.environ.get("CUESMITH_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cuesmith"))
+
+
+def content_key(path: Path, start: Optional[float], end: Optional[float]) -> str:
+    """Size, mtime and three 64 KiB blocks (head, middle, tail): cheap and changes with the content."""
+    stat = path.stat()
+    digest = hashlib.sha256(f"{ANALYSIS_VERSION}|{stat.st_size}|{stat.st_mtime_ns}|{start}|{end}".encode())
+    block = 1 << 16
+    with path.open("rb") as f:
+        for offset in (0, max(0, stat.st_size // 2 - block // 2), max(0, stat.st_size - block)):
+            f.seek(offset)
+            digest.update(f.read(block))
+    return digest.hexdigest()[:32]
+
+
+def analyze_cached(video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
+                   progress: Optional[Progress] = None, cache_dir: Optional[Path] = None,
+                   use_cache: bool = True) -> VideoAnalysis:
+    path = Path(video)
+    if not use_cache:
+        return analyze(path, start, end, progress)
+    from .decode import check_path
+
+    check_path(path)
+    entry = (cache_dir or globals()["cache_dir"]()) / "analysis" / f"{content_key(path, start, end)}.json"
+    if entry.exists():
+        try:
+            cached = VideoAnalysis.from_dict(json.loads(entry.read_text()))
+            if cached.version == ANALYSIS_VERSION:
+                cached.info.path = str(path)
+                return cached
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged or old entry: analyse again and replace it
+    result = analyze(path, start, end, progress)
+    write_json_atomic(entry, result.to_dict())
+    return result

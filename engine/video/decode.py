@@ -1,0 +1,144 @@
+"""Opening a video with PyAV and streaming small RGB frames from one decode.
+
+Every failure a user can cause (missing file, not a video, audio only, no
+frames, truncated) becomes a CuesmithError naming the file and the problem.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import av
+import numpy as np
+
+from ..errors import CuesmithError
+
+ANALYSIS_WIDTH = 128  # frames are scaled down once, in swscale, to this width
+TRUNCATION_TOLERANCE_S = 1.0
+
+
+@dataclass
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: Optional[float]
+
+
+@dataclass
+class VideoInfo:
+    path: str
+    container: str
+    codec: str
+    width: int  # as displayed, after rotation
+    height: int
+    coded_width: int
+    coded_height: int
+    rotation: int  # degrees the player turns the picture, from the display matrix
+    nominal_fps: float
+    declared_duration: Optional[float]
+    audio: Optional[AudioInfo]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_path(path: Path) -> None:
+    if not path.exists():
+        raise CuesmithError("no such file", path, "check the path")
+    if path.is_dir():
+        raise CuesmithError("is a directory, not a video file", path)
+    if path.stat().st_size == 0:
+        raise CuesmithError("is empty (0 bytes)", path)
+
+
+def open_container(path: Path):
+    check_path(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        raise CuesmithError("is not a video FFmpeg can read (invalid data; truncated or not a media file)",
+                            path) from None
+    except av.error.FFmpegError as error:
+        raise CuesmithError(f"cannot be opened by FFmpeg ({error.strerror})", path) from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        container.close()
+        what = "audio only" if kinds == ["audio"] else f"streams: {', '.join(kinds) or 'none'}"
+        raise CuesmithError(f"has no video stream ({what})", path, "give a video file")
+    return container
+
+
+def stream_seconds(value, time_base) -> Optional[float]:
+    return None if value is None or time_base is None else float(value * time_base)
+
+
+def probe(container, path: Path) -> VideoInfo:
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    declared = stream_seconds(stream.duration, stream.time_base)
+    if declared is None and container.duration is not None:
+        declared = container.duration / av.time_base
+    rotation = display_rotation(stream)
+    width, height = ctx.width, ctx.height
+    if rotation % 180 == 90:
+        width, height = height, width
+    audio = None
+    if container.streams.audio:
+        a = container.streams.audio[0]
+        audio = AudioInfo(a.codec_context.name, a.codec_context.sample_rate or 0,
+                          a.codec_context.channels or 0, stream_seconds(a.duration, a.time_base))
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return VideoInfo(str(path), container.format.name, ctx.name, width, height, ctx.width, ctx.height,
+                     rotation, float(rate) if rate else 0.0, declared, audio)
+
+
+def display_rotation(stream) -> int:
+    """Rotation in degrees (0, 90, 180, 270) from the stream's display matrix or 'rotate' tag."""
+    tag = stream.metadata.get("rotate")
+    if tag is not None:
+        try:
+            return int(float(tag)) % 360
+        except ValueError:
+            pass
+    return 0  # newer files carry a display matrix instead: read per frame, see frame_rotation()
+
+
+def frame_rotation(frame) -> int:
+    # The frame's rotation is counter-clockwise in FFmpeg's convention; players turn it back.
+    return int(round(-getattr(frame, "rotation", 0))) % 360
+
+
+def analysis_size(width: int, height: int, target: int = ANALYSIS_WIDTH) -> tuple[int, int]:
+    scale = target / max(1, width)
+    return target, max(2, int(round(height * scale / 2)) * 2)
+
+
+def iter_frames(container, path: Path, start: float, end: Optional[float]
+                ) -> Iterator[tuple[float, np.ndarray, int]]:
+    """Yield (seconds from file start, small RGB frame, rotation) for frames in [start, end)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    origin = stream_seconds(stream.start_time, stream.time_base) or 0.0
+    if start > 0:
+        container.seek(int((start + origin) / stream.time_base), stream=stream, backward=True)
+    size = None
+    fallback_index = 0
+    try:
+        for frame in container.decode(stream):
+            t = frame.time if frame.time is not None else fallback_index / float(stream.average_rate or 30)
+            fallback_index += 1
+            t -= origin
+            if t < start - 1e-6:
+                continue
+            if end is not None and t >= end - 1e-6:
+                break
+            if size is None:
+                size = analysis_size(frame.width, frame.height)
+            small = frame.reformat(width=size[0], height=size[1], format="rgb24")
+            yield t, small.to_ndarray(), frame_rotation(frame)
+    except av.error.InvalidDataError:
+        raise CuesmithError("has corrupt video data (truncated or damaged file)", path) from None
+    except av.error.FFmpegError as error:
+        raise CuesmithError(f"failed to decode ({error.strerror})", path) from None
