@@ -106,8 +106,8 @@ def load_synth(soundfont: Path, sample_rate: int):
     synth = tinysoundfont.Synth(samplerate=sample_rate)
     try:
         synth.sfload(str(soundfont))
-    except Exception as error:  # the C loader raises a bare exception on bad data
-        raise CuesmithError(f"not a usable SoundFont ({error})", soundfont) from None
+    except Exception:  # the C loader raises a bare Exception naming only the file
+        raise CuesmithError("not a usable SoundFont (.sf2/.sf3)", soundfont) from None
     return synth
 
 

@@ -1,0 +1,133 @@
+"""Stems: audible, the right length and format, loudness-normalised, never clipping or overwriting."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from cuesmith.engine.errors import CuesmithError
+from cuesmith.engine.music import render
+from cuesmith.engine.music.render import CEILING_DBFS, MIX, TARGET_LUFS, render_stems
+from cuesmith.engine.music.score import Note, Part, Song, TempoChange
+
+
+def short_song() -> Song:
+    chords = Part("Piano", [Note(t, t + 900, p, 70) for t in range(0, 3840, 960)
+                            for p in (48, 55, 60, 64)], program=0)
+    lead = Part("Lead", [Note(t, t + 220, 72 + (t // 240) % 5, 100) for t in range(0, 3840, 240)],
+                program=80)
+    drums = Part("Kit", [Note(t, t + 60, 36 if t % 960 == 0 else 42, 120) for t in range(0, 3840, 240)],
+                 channel=9, is_drum=True)
+    return Song(parts=[chords, lead, drums, Part("Empty")],
+                tempos=[TempoChange(0, 120.0), TempoChange(1920, 150.0)])
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stems")
+    calls = []
+    song = short_song()
+    paths = render_stems(song, out, progress=lambda stage, f: calls.append((stage, f)))
+    return song, paths, calls
+
+
+def test_one_file_per_part_with_notes_plus_mix(rendered):
+    _, paths, _ = rendered
+    assert list(paths) == [MIX, "Piano", "Lead", "Kit"]
+    assert [p.name for p in paths.values()] == ["mix.wav", "Piano.wav", "Lead.wav", "Kit.wav"]
+
+
+def test_format_is_48k_stereo_24bit(rendered):
+    _, paths, _ = rendered
+    for path in paths.values():
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels, info.subtype, info.format) == (48000, 2, "PCM_24", "WAV")
+
+
+def test_length_is_the_song_length_within_a_beat(rendered):
+    song, paths, _ = rendered
+    beat = 60.0 / song.tempos[-1].bpm
+    for path in paths.values():
+        assert abs(soundfile.info(path).duration - song.duration_seconds) < beat
+
+
+def test_stems_are_audible_and_sum_to_the_mix(rendered):
+    _, paths, _ = rendered
+    audio = {name: soundfile.read(path, dtype="float64")[0] for name, path in paths.items()}
+    for name, samples in audio.items():
+        assert np.sqrt(np.mean(samples ** 2)) > 1e-3, f"{name} is silent"
+    stems_sum = sum(samples for name, samples in audio.items() if name != MIX)
+    assert np.max(np.abs(stems_sum - audio[MIX])) < 4 * 2.0 ** -23  # 24-bit rounding only
+
+
+def test_mix_is_at_target_loudness_and_never_clips(rendered):
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    _, paths, _ = rendered
+    mix = soundfile.read(paths[MIX], dtype="float64")[0]
+    loudness = pyloudnorm.Meter(48000).integrated_loudness(mix)
+    peak_db = 20 * np.log10(np.max(np.abs(mix)))
+    assert peak_db <= CEILING_DBFS + 0.01
+    # normalised to the target unless the peak ceiling had to win
+    assert loudness == pytest.approx(TARGET_LUFS, abs=0.5) or peak_db > CEILING_DBFS - 0.1
+    true_peak = np.max(np.abs(resample_poly(mix, 4, 1, axis=0)))
+    assert true_peak < 1.0
+    for path in paths.values():
+        assert np.max(np.abs(soundfile.read(path)[0])) <= 10 ** (CEILING_DBFS / 20) + 1e-4
+
+
+def test_progress_reaches_the_end(rendered):
+    _, _, calls = rendered
+    assert calls and all(0.0 <= f <= 1.0 for _, f in calls)
+    assert ("render stems", 1.0) in calls and calls[-1] == ("write stems", 1.0)
+
+
+def test_existing_files_are_never_replaced(tmp_path):
+    (tmp_path / "mix.wav").write_bytes(b"the user's mix")
+    song = Song(parts=[Part("Lead", [Note(0, 960, 60)])])
+    paths = render_stems(song, tmp_path)
+    assert (tmp_path / "mix.wav").read_bytes() == b"the user's mix"
+    assert paths[MIX] == tmp_path / "mix-2.wav"
+    assert soundfile.info(paths[MIX]).samplerate == 48000
+
+
+def test_odd_part_names_make_safe_unique_files(tmp_path):
+    song = Song(parts=[Part("a/b: c", [Note(0, 480, 60)]), Part("a/b: c", [Note(0, 480, 64)]),
+                       Part("mix", [Note(0, 480, 67)])])
+    paths = render_stems(song, tmp_path)
+    assert set(paths) == {MIX, "a/b: c", "a/b: c-2", "mix-2"}
+    assert all(p.parent == tmp_path and p.exists() for p in paths.values())
+    assert len({p.name for p in paths.values()}) == 4
+
+
+def test_user_soundfont_is_used(tmp_path):
+    bad = tmp_path / "broken.sf2"
+    bad.write_bytes(b"RIFF not really")
+    with pytest.raises(CuesmithError, match="not a usable SoundFont"):
+        render_stems(short_song(), tmp_path / "out", soundfont=bad)
+    with pytest.raises(CuesmithError, match="SoundFont not found"):
+        render_stems(short_song(), tmp_path / "out", soundfont=tmp_path / "missing.sf2")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_song_without_notes_is_an_error(tmp_path):
+    with pytest.raises(CuesmithError, match="no notes"):
+        render_stems(Song(parts=[Part("Empty")]), tmp_path)
+
+
+def test_tick_seconds_matches_the_song_tempo_map():
+    song = short_song()
+    ticks = np.array([0, 100, 1920, 2500, 3840])
+    assert render.tick_seconds(song, ticks) == pytest.approx([song.tick_to_seconds(t) for t in ticks])
+
+
+def test_gentle_music_reaches_the_loudness_target_exactly(tmp_path):
+    import pyloudnorm
+
+    song = short_song()
+    song.parts = song.parts[:1]  # sustained piano chords: the peak ceiling does not bind
+    paths = render_stems(song, tmp_path)
+    mix = soundfile.read(paths[MIX], dtype="float64")[0]
+    assert pyloudnorm.Meter(48000).integrated_loudness(mix) == pytest.approx(TARGET_LUFS, abs=0.05)
+    assert 20 * np.log10(np.max(np.abs(mix))) < CEILING_DBFS - 1
