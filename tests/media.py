@@ -193,12 +193,12 @@ def write_audio_only(path: str | Path, duration: float = 2.0) -> Path:
 
 
 def write_zero_frame_video(path: str | Path) -> Path:
-    """A valid container with a video stream and no frames in it."""
+    """A container with a video stream and no frames in it (AVI keeps an empty stream; MP4 drops it)."""
     path = Path(path)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        container.mux(stream.encode(None))
+        container.start_encoding()  # writes the header although no frame follows
     return path
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CUT_FLOOR = 0.12  # absolute minimum of the cut score
+CUT_FLOOR = 0.04  # absolute minimum of the cut score (a same-background jump cut scores ~0.05)
 CUT_RATIO = 3.0  # cut score over the mean of its neighbours' scores
 NEIGHBOURS = 2  # frames on each side for that mean
 FLASH_RETURN = 0.35  # a frame within 2 of the cut this close (histogram) to the frame before is a flash

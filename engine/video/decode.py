@@ -60,8 +60,13 @@ def open_container(path: Path):
     except av.error.InvalidDataError:
         raise CuesmithError("is not a video FFmpeg can read (invalid data; truncated or not a media file)",
                             path) from None
+    except av.error.EOFError:
+        raise CuesmithError("ends before its first frame (truncated, or a video with no frames)", path) from None
     except av.error.FFmpegError as error:
         raise CuesmithError(f"cannot be opened by FFmpeg ({error.strerror})", path) from None
+    if not container.streams:
+        container.close()
+        raise CuesmithError("contains no streams (no video frames)", path)
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         container.close()
