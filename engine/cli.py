@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+
+    inspect = sub.add_parser("inspect", help="tempo map, metre, key, chords, beats and parts of a MIDI file")
+    inspect.add_argument("music", type=Path, metavar="MUSIC.mid")
+    inspect.add_argument("--json", type=Path, metavar="PATH", help="write the full result here")
     return parser
 
 
@@ -54,6 +58,20 @@ def run_analyze(args: argparse.Namespace) -> int:
     print(analysis.summary())
     if args.json:
         write_json_atomic(args.json, analysis.to_dict())
+        print(f"wrote {args.json}")
+    return 0
+
+
+@command("inspect")
+def run_inspect(args: argparse.Namespace) -> int:
+    from .music.inspect import inspect_file
+
+    if args.json is not None and args.json.is_dir():
+        raise CuesmithError("is a folder; --json needs a file path", args.json)
+    result = inspect_file(args.music)
+    print(result.summary())
+    if args.json:
+        write_json_atomic(args.json, result.to_dict())
         print(f"wrote {args.json}")
     return 0
 
