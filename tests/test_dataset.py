@@ -115,3 +115,11 @@ def test_bad_split_or_stage():
         build_split("test", "melody")
     with pytest.raises(CuesmithError, match="stage"):
         build_split("train", "drums")
+
+
+@needs_data
+def test_default_cache_follows_the_cache_dir_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUESMITH_CACHE_DIR", str(tmp_path))
+    assert dataset.cache_dir() == tmp_path / "tokens"
+    song_tokens(703)
+    assert [p.name for p in (tmp_path / "tokens").iterdir()] == [f"pop909-703-{cache_key()}.npz"]

@@ -118,6 +118,8 @@ def test_encode_refuses_unquantised_or_unsupported():
         encode(Song(time_signatures=[TimeSignature(0, 5, 8)]), "chord")
     with pytest.raises(CuesmithError, match="stage"):
         encode(Song(), "drums")
+    with pytest.raises(CuesmithError, match="before the song"):
+        encode(Song(parts=[Part("melody", [Note(-120, 0, 60)])]), "melody")
 
 
 def test_decode_skips_nonsense_from_a_model():

@@ -8,7 +8,7 @@
 Each song is loaded, split into melody and accompaniment
 (`pop909.melody_and_accompaniment`), quantised and encoded once; its four
 sequences are cached as int16 arrays in one .npz per song under
-`user_cache_dir("cuesmith")/tokens`, keyed by song number, tokenizer and
+`user_cache_dir("cuesmith")/tokens` ($CUESMITH_CACHE_DIR/tokens when set), keyed by song number, tokenizer and
 loader versions and the vocabulary. Transposition is augmentation on the fly:
 an `Example` lists the shifts that keep every pitch in 0..127 and
 `augmented` picks one per pass, so the cache holds each song once.
@@ -16,6 +16,7 @@ an `Example` lists the shifts that keep every pitch in 0..127 and
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -57,7 +58,9 @@ class Example:
 
 
 def cache_dir() -> Path:
-    return Path(user_cache_dir("cuesmith")) / "tokens"
+    """$CUESMITH_CACHE_DIR/tokens, else the user cache folder's tokens/."""
+    base = os.environ.get("CUESMITH_CACHE_DIR") or user_cache_dir("cuesmith")
+    return Path(base).expanduser() / "tokens"
 
 
 def cache_key(vocab: TokenVocab = VOCAB) -> str:

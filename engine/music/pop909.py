@@ -14,6 +14,10 @@ are split into 4/4 bars. The annotation files keep their own clock (seconds
 of the original MIDI file); `Pop909Song.tick_offset` is the original tick that
 became tick 0.
 
+Chords come from chord_midi.txt through `parse_harte` (Harte labels onto our
+ten qualities or N; inversions dropped); neighbours that map to the same chord
+are merged. The key is the longest section of key_audio.txt.
+
 Melody/accompaniment convention (`melody_and_accompaniment`): the melody is
 the MELODY track; the accompaniment is BRIDGE and PIANO merged into one part.
 """

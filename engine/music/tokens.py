@@ -18,7 +18,7 @@ apply to this token type", so an all-zero row is PAD.
 
 A sequence is BOS, then for every bar of the song a BAR token followed by the
 bar's events grouped by onset: one POSITION token, then chords before notes,
-notes by pitch, then EOS. Every stage of a song gets the same BAR tokens (the
+notes by pitch (then end, velocity), then EOS. Every stage of a song gets the same BAR tokens (the
 bar count comes from the whole song), so stages line up bar by bar.
 
 The paper's Rhythm token is our BAR/POSITION pair; its Note (pitch, duration)
@@ -240,13 +240,14 @@ def encode(song: Song, stage: str, vocab: TokenVocab = VOCAB) -> np.ndarray:
     spec = stage_spec(stage)
     events = _events(song, spec, vocab)
     bars = song.bars()
-    tempo_ticks = [t.tick for t in song.tempos]
+    tempos = sorted(song.tempos)
+    tempo_ticks = [t.tick for t in tempos]
     rows = [_row(type=TokenType.BOS)]
     i = 0
-    for b, bar_start in enumerate(bars):
+    for bar_start in bars:
         ts = song.time_signature_at(bar_start)
         bar_end = bar_start + ts.ticks_per_bar
-        tempo = song.tempos[max(0, bisect.bisect_right(tempo_ticks, bar_start) - 1)].bpm
+        tempo = tempos[max(0, bisect.bisect_right(tempo_ticks, bar_start) - 1)].bpm
         rows.append(_row(type=TokenType.BAR, meter=1 + vocab.meter_index(ts),
                          tempo=1 + vocab.tempo_bin(tempo)))
         onset = -1
@@ -283,6 +284,8 @@ def _events(song: Song, spec: StageSpec, vocab: TokenVocab) -> list[tuple[int, t
 
 
 def _duration_16ths(start: int, end: int, vocab: TokenVocab, what: str) -> int:
+    if start < 0:
+        raise CuesmithError(f"{what} at ticks {start}..{end} starts before the song")
     if start % TICKS_PER_16TH or end % TICKS_PER_16TH:
         raise CuesmithError(f"{what} at ticks {start}..{end} is off the 16th grid (quantize the song first)")
     sixteenths = (end - start) // TICKS_PER_16TH
