@@ -200,6 +200,9 @@ def _tempo_file(path: Path, bpm: float) -> Path:
     (lambda d: _write(d / "none.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x00\x01\xe0"), "no tracks"),
     (lambda d: _tempo_file(d / "slow.mid", 5), "absurd tempo"),
     (lambda d: _tempo_file(d / "fast.mid", 2000), "absurd tempo"),
+    (lambda d: _meta_file(d / "zero.mid", mido.MetaMessage("set_tempo", tempo=0)), "absurd tempo"),
+    (lambda d: _meta_file(d / "metre.mid", mido.MetaMessage("time_signature", numerator=0)),
+     "invalid time signature 0/4"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, make, problem):
     path = make(tmp_path)
@@ -207,6 +210,13 @@ def test_bad_input_is_one_clear_error(tmp_path, make, problem):
         read_midi(path)
     message = str(caught.value)
     assert problem in message and str(path) in message and "\n" not in message
+
+
+def _meta_file(path: Path, message: mido.MetaMessage) -> Path:
+    midi = mido.MidiFile()
+    midi.tracks.append(mido.MidiTrack([message, mido.Message("note_on", note=60, velocity=64)]))
+    midi.save(path)
+    return path
 
 
 def _whole_file(folder: Path) -> bytes:
@@ -225,6 +235,17 @@ def test_write_replaces_nothing_on_failure(tmp_path):
         write_midi(Song(tempos=[TempoChange(0, 5000.0)]), target)
     assert target.read_bytes() == b"user data"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("song", [
+    Song(tempos=[TempoChange(0, 5000.0)]),
+    Song(time_signatures=[TimeSignature(0, 4, 3)]),
+    Song(time_signatures=[TimeSignature(0, 0, 4)]),
+])
+def test_unwritable_songs_are_refused_clearly(tmp_path, song):
+    with pytest.raises(CuesmithError, match="cannot write"):
+        write_midi(song, tmp_path / "x.mid")
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(shutil.which("mscore3") is None, reason="MuseScore 3 (mscore3) not installed")

@@ -51,7 +51,7 @@ def read_midi(path: str | Path) -> Song:
         parts.extend(_read_track(track, scale, conductor, is_conductor=index == 0))
     song = Song(parts=parts,
                 tempos=conductor.tempo_map(path),
-                time_signatures=conductor.signatures(),
+                time_signatures=conductor.signatures(path),
                 markers=sorted(conductor.markers),
                 key=conductor.key,
                 title=conductor.title or path.stem)
@@ -111,11 +111,20 @@ class _Conductor:
             changes.insert(0, TempoChange(0, 120.0))  # the SMF default until the first tempo
         return changes
 
-    def signatures(self) -> list[TimeSignature]:
+    def signatures(self, path: Path) -> list[TimeSignature]:
         found = [self.time_signatures[t] for t in sorted(self.time_signatures)]
+        for ts in found:
+            if not valid_time_signature(ts):
+                raise CuesmithError(f"invalid time signature {ts.numerator}/{ts.denominator} "
+                                    f"at tick {ts.tick}", path)
         if not found or found[0].tick > 0:
             found.insert(0, TimeSignature(0, 4, 4))
         return found
+
+
+def valid_time_signature(ts: TimeSignature) -> bool:
+    """A numerator of 1..255 over a power-of-two denominator up to 64ths."""
+    return 1 <= ts.numerator <= 255 and ts.denominator in (1, 2, 4, 8, 16, 32, 64)
 
 
 def _read_track(track: mido.MidiTrack, scale: float, conductor: _Conductor,
@@ -154,7 +163,7 @@ def _read_track(track: mido.MidiTrack, scale: float, conductor: _Conductor,
 
 def _read_meta(message, at: int, conductor: _Conductor, chord_text_allowed: bool) -> None:
     if message.type == "set_tempo":
-        conductor.tempos[at] = round(mido.tempo2bpm(message.tempo), 3)
+        conductor.tempos[at] = round(60e6 / message.tempo, 3) if message.tempo > 0 else float("inf")
     elif message.type == "time_signature":
         conductor.time_signatures[at] = TimeSignature(at, message.numerator, message.denominator)
     elif message.type == "key_signature" and conductor.key is None:
@@ -255,6 +264,8 @@ Event = tuple[int, int, mido.Message]
 def _conductor_events(song: Song) -> list[Event]:
     events: list[Event] = []
     for ts in sorted(song.time_signatures):
+        if not valid_time_signature(ts):
+            raise CuesmithError(f"cannot write time signature {ts.numerator}/{ts.denominator}")
         events.append((ts.tick, 0, mido.MetaMessage(
             "time_signature", numerator=ts.numerator, denominator=ts.denominator,
             clocks_per_click=24, notated_32nd_notes_per_beat=8)))
