@@ -64,8 +64,11 @@ def _open_midi(path: Path) -> mido.MidiFile:
         raise CuesmithError("no such file", path)
     if not path.is_file():
         raise CuesmithError("is a directory, not a MIDI file", path)
-    with path.open("rb") as f:
-        magic = f.read(4)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as error:
+        raise CuesmithError(f"cannot read ({error.strerror or error})", path) from None
     if not magic:
         raise CuesmithError("empty file, not a MIDI file", path)
     if magic != b"MThd":
