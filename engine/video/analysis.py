@@ -116,6 +116,7 @@ def analyze(video: str | Path, start: Optional[float] = None, end: Optional[floa
         stats, samples = decode_stats(container, path, info, start, end, progress)
     finally:
         container.close()
+    stats.finish()
     check_frames(path, info, stats, start, end)
     report(progress, "analyse", 1.0)
     return measure(info, stats, samples, start, end)
@@ -155,9 +156,7 @@ def check_frames(path: Path, info: VideoInfo, stats: FrameStats, start: float, e
 
 def measure(info, stats: FrameStats, samples, start: float, end: Optional[float]) -> VideoAnalysis:
     times = np.asarray(stats.times)
-    histograms = np.asarray(stats.histograms)
-    pixel_change = np.asarray(stats.pixel_change)
-    brightness = np.asarray(stats.brightness)
+    histograms, pixel_change, brightness = stats.histograms, stats.pixel_change, stats.brightness
     cuts = detect_cuts(times, histograms, pixel_change)
     transitions = detect_gradual(times, histograms, brightness, cuts)
     intervals = np.diff(times)
@@ -165,7 +164,7 @@ def measure(info, stats: FrameStats, samples, start: float, end: Optional[float]
     fps = (len(times) - 1) / span if span > 0 else (info.nominal_fps or 30.0)
     duration = float(times[-1] + 1.0 / fps)
     vfr = bool(len(intervals) > 2 and (intervals.max() - intervals.min()) > 0.1 * np.median(intervals))
-    motion = motion_curve(times, np.asarray(stats.motion), cuts, fps)
+    motion = motion_curve(times, stats.motion, cuts, fps)
     colour = colour_summary(stats, samples)
     return VideoAnalysis(info, start, start + duration if end is None else min(end, start + duration),
                          round(duration, 6), len(times), round(fps, 4), vfr, cuts, transitions, motion,
@@ -192,7 +191,7 @@ def motion_curve(times: np.ndarray, energy: np.ndarray, cuts: list[Cut], fps: fl
 def colour_summary(stats: FrameStats, samples) -> Colour:
     times = np.asarray(stats.times)
     index = [int(np.searchsorted(times, t)) for t, _ in samples]
-    pick = lambda values: rounded(np.asarray(values)[index])  # noqa: E731
+    pick = lambda values: rounded(values[index])  # noqa: E731
     return Colour(
         times=rounded([t for t, _ in samples]),
         brightness=pick(stats.brightness), saturation=pick(stats.saturation), warmth=pick(stats.warmth),
