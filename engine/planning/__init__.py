@@ -1,0 +1,1 @@
+"""Planning: from a video analysis to a ScorePlan (tempo map, bar grid, sections, per-bar controls)."""
