@@ -23,6 +23,9 @@ class PlanOptions:
     key: Optional[Key] = None
     density: Optional[str] = None  # "low" | "mid" | "high"
     time_signature: tuple[int, int] = (4, 4)
+    # False: the cut-locked planner may shorten the bar before a cut so the cut starts a bar;
+    # True: every bar keeps `time_signature` (a cut may then land on a beat inside a bar)
+    pin_time_signature: bool = False
 
 
 @dataclass
@@ -35,6 +38,10 @@ class ScorePlan:
     key: Key
     markers: list[Marker] = field(default_factory=list)  # cut times, written to the MIDI conductor track
     cut_times: list[float] = field(default_factory=list)  # seconds, relative to the clip
+    cut_ticks: list[int] = field(default_factory=list)  # tick of each locked cut (a beat); cut-locked plans only
+    tempo_range: tuple[float, float] = (0.0, 0.0)  # BPM the planner kept to; (0, 0) when not bounded
+    planner: str = "constant"  # "constant" (first_plan) | "cut-locked" (plan)
+    warnings: list[str] = field(default_factory=list)  # cuts it could not lock, and why
 
     @property
     def n_bars(self) -> int:
@@ -47,6 +54,16 @@ class ScorePlan:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def beat_ticks(self) -> list[tuple[int, bool]]:
+        """(tick, is_downbeat) of every beat that starts before the end of the picture."""
+        song = self.empty_song()
+        end = int(song.seconds_to_tick(self.duration)) + 1
+        return song.beats(end)
+
+    def beat_seconds(self) -> list[tuple[float, bool]]:
+        song = self.empty_song()
+        return [(song.tick_to_seconds(t), down) for t, down in self.beat_ticks()]
 
 
 def first_plan(analysis, options: Optional[PlanOptions] = None) -> ScorePlan:

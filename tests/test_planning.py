@@ -1,0 +1,135 @@
+"""The cut-locked planner on generated clips: cuts on beats of the written MIDI, tempo in range."""
+import numpy as np
+import pytest
+
+from cuesmith.engine import Engine
+from cuesmith.engine.music.midi_io import read_midi, write_midi
+from cuesmith.engine.music.score import Key, Note, Part
+from cuesmith.engine.planning import PlanOptions, first_plan, plan
+from cuesmith.engine.planning.cutlock import MAX_STEP_BPM
+from cuesmith.engine.music.render import tick_seconds
+from media import MOODS, Shot, Transition, make_video
+
+ENGINE = Engine(use_cache=False)
+
+
+def random_shots(seed: int, n: int = 5, shortest: float = 1.6, longest: float = 4.5) -> list[Shot]:
+    rng = np.random.default_rng(seed)
+    moods = list(MOODS)
+    return [Shot(float(rng.uniform(shortest, longest)), moods[(seed + i) % len(moods)],
+                 float(rng.uniform(0.05, 0.9))) for i in range(n)]
+
+
+def beat_part(plan_) -> Part:
+    """One note on every beat of the plan, accented on downbeats: a part placed from the plan's beats."""
+    beats = plan_.beat_ticks()
+    notes = [Note(tick, tick + 240, 72 if down else 64, 110 if down else 70) for tick, down in beats]
+    return Part("click", notes, program=0)
+
+
+def written_beats(plan_, tmp_path) -> tuple[np.ndarray, np.ndarray, object]:
+    song = plan_.empty_song()
+    song.parts = [beat_part(plan_)]
+    path = write_midi(song, tmp_path / "plan.mid")
+    back = read_midi(path)
+    ticks = [t for t, _ in back.beats(back.end_tick)]
+    downs = [t for t, down in back.beats(back.end_tick) if down]
+    return tick_seconds(back, np.array(ticks)), tick_seconds(back, np.array(downs)), back
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_cut_within_one_frame_of_a_beat_of_the_written_midi(tmp_path, seed):
+    truth = make_video(tmp_path / "clip.mp4", random_shots(seed), size=(160, 96), fps=30)
+    analysis = ENGINE.analyze(truth.path)
+    assert len(analysis.cuts) == 4
+    p = plan(analysis)
+    assert p.planner == "cut-locked" and not [w for w in p.warnings if "not locked" in w]
+    beats, downbeats, song = written_beats(p, tmp_path)
+    frame = 1.0 / analysis.fps
+    for cut in analysis.cuts:
+        assert np.min(np.abs(beats - cut.time)) <= frame, f"cut {cut.time} is off the beat grid"
+        # the metre is free, so each cut starts a bar
+        assert np.min(np.abs(downbeats - cut.time)) <= frame, f"cut {cut.time} is not a downbeat"
+    # the notes we placed from the plan sound on the cut beats
+    onsets = tick_seconds(song, np.array([n.start for n in song.parts[0].notes]))
+    assert all(np.min(np.abs(onsets - c.time)) <= frame for c in analysis.cuts)
+    # cut markers in the conductor track, one per cut, at the cut
+    marks = tick_seconds(song, np.array([m.tick for m in song.markers]))
+    assert len(song.markers) == 4 and np.allclose(marks, [c.time for c in analysis.cuts], atol=frame)
+    bpms = [t.bpm for t in song.tempos]
+    assert 90 - 1e-3 <= min(bpms) and max(bpms) <= 130 + 1e-3
+
+
+def test_constant_baseline_misses_cuts_the_planner_hits(tmp_path):
+    truth = make_video(tmp_path / "clip.mp4", random_shots(7), size=(160, 96))
+    analysis = ENGINE.analyze(truth.path)
+    base = np.array([s for s, _ in first_plan(analysis).beat_seconds()])
+    locked = np.array([s for s, _ in plan(analysis).beat_seconds()])
+    off_base = [np.min(np.abs(base - c.time)) for c in analysis.cuts]
+    off_locked = [np.min(np.abs(locked - c.time)) for c in analysis.cuts]
+    assert max(off_locked) < 1e-4
+    assert max(off_base) > 1.0 / analysis.fps  # a constant tempo cannot hit them all
+
+
+def test_long_shots_keep_the_tempo_step_bound(tmp_path):
+    shots = [Shot(5.0, "warm", 0.2), Shot(6.3, "cold", 0.5), Shot(5.6, "forest", 0.3), Shot(4.0, "dusk", 0.6)]
+    analysis = ENGINE.analyze(make_video(tmp_path / "long.mp4", shots, size=(160, 96)).path)
+    p = plan(analysis)
+    assert p.warnings == []
+    bpms = [t.bpm for t in p.tempos]
+    steps = np.abs(np.diff(bpms))
+    # tempo changes only at bar lines or cuts, by at most MAX_STEP_BPM each
+    assert steps.max(initial=0) <= MAX_STEP_BPM + 1e-6
+    bar_or_cut = set(p.bar_ticks) | set(p.cut_ticks)
+    assert all(t.tick in bar_or_cut for t in p.tempos)
+    assert len(p.controls) == p.n_bars and p.bar_ticks[0] == 0
+    assert p.empty_song().seconds_to_tick(p.duration) <= p.bar_ticks[-1] + p.empty_song().time_signature_at(
+        p.bar_ticks[-1]).ticks_per_bar  # the bars cover the picture
+
+
+def test_pinned_tempo_metre_and_key(tmp_path):
+    shots = [Shot(4.0, "warm", 0.2), Shot(4.2, "cold", 0.6), Shot(3.1, "neon", 0.3)]
+    analysis = ENGINE.analyze(make_video(tmp_path / "pin.mp4", shots, size=(160, 96)).path)
+    options = PlanOptions(tempo=100.0, key=Key(2, "minor"), time_signature=(3, 4), pin_time_signature=True)
+    p = plan(analysis, options)
+    assert all(95.0 - 1e-6 <= t.bpm <= 105.0 + 1e-6 for t in p.tempos)
+    assert {(ts.numerator, ts.denominator) for ts in p.time_signatures} == {(3, 4)}
+    assert p.key == Key(2, "minor") and {c.mode for c in p.controls} == {"minor"}
+    beats = np.array([s for s, _ in p.beat_seconds()])
+    for cut in analysis.cuts:  # a pinned metre still puts cuts on beats
+        assert np.min(np.abs(beats - cut.time)) < 1e-4
+
+
+def test_controls_follow_motion_fades_and_colour(tmp_path):
+    shots = [Shot(4.0, "grey", 0.02, shapes=1), Shot(4.0, "neon", 1.2, shapes=6), Shot(4.0, "cold", 0.3)]
+    transitions = [Transition("cut"), Transition("fade", 1.0)]
+    analysis = ENGINE.analyze(make_video(tmp_path / "ctl.mp4", shots, transitions, size=(160, 96)).path)
+    p = plan(analysis)
+    song = p.empty_song()
+    starts = [song.tick_to_seconds(t) for t in p.bar_ticks]
+    ends = starts[1:] + [1e9]
+    fade = analysis.transitions[0]
+    calm = [c for s, c in zip(starts, p.controls) if s < 3.5]
+    busy = [c for s, e, c in zip(starts, ends, p.controls) if 3.9 < s and e < fade.start]
+    assert np.mean([c.density for c in busy]) > np.mean([c.density for c in calm]) + 2
+    assert np.mean([c.strength for c in busy]) > np.mean([c.strength for c in calm])
+    in_fade = [c for s, e, c in zip(starts, ends, p.controls) if s < fade.end and e > fade.start]
+    assert in_fade and max(c.strength for c in in_fade) < 0.7 * 104
+    cut_bar = int(np.argmin(np.abs(np.array(starts) - analysis.cuts[0].time)))
+    assert p.controls[cut_bar].section_start
+
+
+def test_clip_without_cuts_is_one_section_at_its_motion_tempo(tmp_path):
+    analysis = ENGINE.analyze(make_video(tmp_path / "one.mp4", [Shot(5.0, "warm", 0.3)], size=(160, 96)).path)
+    p = plan(analysis)
+    assert p.cut_ticks == [] and p.markers == []
+    assert [c.section_start for c in p.controls].count(True) == 1
+    assert abs(p.tempos[0].bpm - np.clip(analysis.tempo.bpm, 90, 130)) < 8
+
+
+def test_shot_too_short_for_a_beat_is_reported_not_faked(tmp_path):
+    shots = [Shot(2.5, "warm"), Shot(0.3, "cold"), Shot(2.5, "forest")]
+    analysis = ENGINE.analyze(make_video(tmp_path / "short.mp4", shots, size=(160, 96)).path)
+    p = plan(analysis)
+    assert len(analysis.cuts) == 2
+    assert len(p.cut_ticks) == 1 and any("not locked" in w for w in p.warnings)
