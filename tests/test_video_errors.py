@@ -28,20 +28,15 @@ def make_empty(tmp_path):
     return p
 
 
-def make_truncated(tmp_path):
-    truth = make_video(tmp_path / "whole.mp4", [Shot(3.0), Shot(3.0, "cold")])
-    data = truth.path.read_bytes()
-    p = tmp_path / "truncated.mp4"
-    p.write_bytes(data[: len(data) // 3])
-    return p
-
-
-def make_truncated_mkv(tmp_path):
-    truth = make_video(tmp_path / "whole.mkv", [Shot(3.0), Shot(3.0, "cold")])
-    data = truth.path.read_bytes()
-    p = tmp_path / "truncated.mkv"
-    p.write_bytes(data[: len(data) // 3])
-    return p
+def truncated(suffix):
+    """A third of a good file: the header promises more frames than the data holds."""
+    def make(tmp_path):
+        truth = make_video(tmp_path / f"whole{suffix}", [Shot(3.0), Shot(3.0, "cold")])
+        data = truth.path.read_bytes()
+        p = tmp_path / f"truncated{suffix}"
+        p.write_bytes(data[: len(data) // 3])
+        return p
+    return make
 
 
 def make_audio_only(tmp_path):
@@ -57,8 +52,8 @@ BAD = {
     "directory": (make_directory, "directory"),
     "text renamed .mp4": (make_text, "not a video"),
     "empty": (make_empty, "empty"),
-    "truncated mp4": (make_truncated, "truncated"),
-    "truncated mkv": (make_truncated_mkv, "truncated"),
+    "truncated mp4": (truncated(".mp4"), "truncated"),
+    "truncated mkv": (truncated(".mkv"), "truncated"),
     "audio only": (make_audio_only, "no video stream"),
     "zero frames": (make_zero_frames, "no video frames"),
 }
