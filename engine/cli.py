@@ -39,10 +39,59 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
 
-    inspect = sub.add_parser("inspect", help="tempo map, metre, key, chords, beats and parts of a MIDI file")
-    inspect.add_argument("music", type=Path, metavar="MUSIC.mid")
+    inspect = sub.add_parser("inspect", help="tempo, key, beats (and chords, parts for MIDI) of a MIDI or audio file")
+    inspect.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file (wav, mp3, m4a, ...)")
     inspect.add_argument("--json", type=Path, metavar="PATH", help="write the full result here")
+
+    critique = sub.add_parser("critique", help="how well music fits a clip, in HarmonySet's four dimensions")
+    critique.add_argument("video", type=Path, nargs="?")
+    critique.add_argument("--music", type=Path, metavar="FILE",
+                          help="MIDI or audio to judge (default: the clip's own audio track)")
+    critique.add_argument("--out", type=Path, metavar="DIR", help="write critique.json and critique.md here")
+    critique.add_argument("--notes", default="", metavar="TEXT", help="what the clip is about (theme/culture evidence)")
+    critique.add_argument("--llm", type=Path, metavar="MODEL.gguf",
+                          help="write the prose with this local GGUF model (default: config file, else template)")
+    critique.add_argument("--llm-help", action="store_true", help="where to find suitable GGUF models, then exit")
+    critique.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
+    critique.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
+
+    score = sub.add_parser("score", help="MIDI (chords, melody, accompaniment) and stems for a video clip")
+    score.add_argument("video", type=Path)
+    score.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="output folder (existing files are never replaced)")
+    score.add_argument("--variations", type=int, default=1, metavar="N", help="variations, one batch (default 1)")
+    score.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    score.add_argument("--tempo", type=float, metavar="BPM", help="tempo (default: from the motion)")
+    score.add_argument("--mode", choices=("major", "minor"), help="mode (default: from the colour)")
+    score.add_argument("--density", choices=("low", "mid", "high"), help="note density (default: from the motion)")
+    score.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
+    score.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
+    score.add_argument("--temperature", type=float, default=1.0)
+    score.add_argument("--top-k", type=int, default=0)
+    score.add_argument("--top-p", type=float, default=0.95)
+    score.add_argument("--int8", action="store_true", help="run the int8 decoders")
+    score.add_argument("--no-stems", action="store_true", help="write MIDI only")
+    score.add_argument("--models", type=Path, metavar="DIR", help="a vmusprod model folder to use")
     return parser
+
+
+@command("score")
+def run_score(args: argparse.Namespace) -> int:
+    from .api import Engine
+    from .schema import ScoreRequest
+
+    request = ScoreRequest(video=str(args.video), out_dir=str(args.out), variations=args.variations,
+                           seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
+                           start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
+                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems)
+    bar = TerminalProgress()
+    try:
+        result = Engine(model_dir=args.models).score(request.validate(), progress=bar)
+    finally:
+        bar.close()
+    print(result.summary())
+    print(f"wrote {result.result_json}")
+    return 0
 
 
 @command("analyze")
@@ -68,12 +117,48 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     if args.json is not None and args.json.is_dir():
         raise CuesmithError("is a folder; --json needs a file path", args.json)
-    result = inspect_file(args.music)
+    result = inspect_file(args.music)  # an Inspection (MIDI) or an AudioAnalysis
     print(result.summary())
     if args.json:
         write_json_atomic(args.json, result.to_dict())
         print(f"wrote {args.json}")
     return 0
+
+
+@command("critique")
+def run_critique(args: argparse.Namespace) -> int:
+    from .critique.prose import LLM_HELP
+
+    if args.llm_help:
+        print(LLM_HELP)
+        return 0
+    if args.video is None:
+        raise CuesmithError("give a VIDEO to critique (or --llm-help)")
+    from .api import Engine
+
+    bar = TerminalProgress()
+    try:
+        result = Engine().critique(args.video, music=args.music, out_dir=args.out, notes=args.notes,
+                                   llm=args.llm, start=args.start, end=args.end, progress=bar)
+    finally:
+        bar.close()
+    print(critique_summary(result))
+    if args.out:
+        print(f"wrote {args.out / 'critique.json'} and {args.out / 'critique.md'}")
+    return 0
+
+
+def critique_summary(critique) -> str:
+    lines = [f"{Path(critique.video).name} with {Path(critique.music).name}: overall "
+             + (f"{critique.overall:.1f}/10" if critique.overall is not None else "not scored")]
+    for d in critique.dimensions:
+        score = f"{d.score:.1f}/10" if d.score is not None else "not assessed"
+        lines.append(f"  {d.name:<8} {score:<13} " + "; ".join(f"{k}: {v}" for k, v in d.labels.items()))
+    lines.append(f"  key moments: {critique.harmonyset_key_moments}")
+    lines += [f"  could not assess: {p}" for p in critique.problems]
+    if critique.prose_note:
+        lines.append(f"  prose: {critique.prose_note}")
+    return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -1,0 +1,142 @@
+"""V-MusProd on ONNX Runtime: plan -> chords -> melody -> accompaniment -> Song.
+
+    chord          decoder over the 'no video' memory, constrained to the plan
+    (key)          the chords are moved to the plan's tonic (the net picks a
+                   key freely; the mode comes from the controls)
+    melody         encoder over the chord tokens, decoder over the melody
+    accompaniment  encoder over chords + melody, decoder over the accompaniment
+
+All variations run as one batch per stage. numpy + onnxruntime only.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..music.controls import control_ids
+from ..music.key import detect_key
+from ..music.score import TICKS_PER_16TH, Note, Part, Song
+from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context, transpose_tokens
+from ..planning.plan import ScorePlan
+from ..progress import Progress, report
+from ..runtime.context import context_rows
+from ..runtime.decode import BarPlan, StageRunner, generate
+from ..runtime.sampling import Sampling
+from ..runtime.store import ModelFolder, find_model
+
+FAMILY = "vmusprod"
+STAGES = ("chord", "melody", "accompaniment")
+PROGRAMS = {"melody": 0, "accompaniment": 0}  # POP909 is piano throughout
+
+
+@dataclass
+class Generation:
+    songs: list[Song]
+    tokens: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    providers: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class VMusProd:
+    """The three stage runners of one model folder; build once, generate many times (warm)."""
+
+    def __init__(self, folder: Optional[Path] = None, int8: bool = False):
+        self.model: ModelFolder = find_model(FAMILY, folder)
+        role = "decoder_int8" if int8 else "decoder"
+        paths = {s: (self.model.file(s, "encoder"), self.model.file(s, role)) for s in STAGES}
+        self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
+        self.graphs = {s: [p.name for p in paths[s]] for s in STAGES}
+
+    def generate(self, plan: ScorePlan, variations: int = 1, seed: int = 0, sampling: Sampling = Sampling(),
+                 progress: Optional[Progress] = None) -> Generation:
+        rng = np.random.default_rng(seed)
+        bars = bar_plan(plan)
+        out = Generation(songs=[])
+        chords = self._run("chord", bars, variations, rng, sampling, None, out, progress)
+        chords = [retune_chords(t, plan.key.tonic, bars.n_bars) for t in chords]
+        out.tokens["chord"] = chords
+        melody = self._run("melody", bars, variations, rng, sampling, chords, out, progress)
+        merged = [merge_chords_and_melody(c, m, plan, bars.n_bars) for c, m in zip(chords, melody)]
+        accompaniment = self._run("accompaniment", bars, variations, rng, sampling, merged, out, progress)
+        out.songs = [assemble(plan, c, m, a) for c, m, a in zip(chords, melody, accompaniment)]
+        return out
+
+    def _run(self, stage, bars: BarPlan, batch, rng, sampling, source, out: Generation, progress) -> list[np.ndarray]:
+        report(progress, f"generate {stage}", 0.0)
+        began = time.perf_counter()
+        context = None if source is None else [context_rows(s, bars.controls, bars.n_bars) for s in source]
+        tokens = generate(self.runners[stage], bars, batch, rng, sampling, source, context)
+        out.tokens[stage] = tokens
+        out.providers[stage] = self.runners[stage].provider
+        out.timings[stage] = round(time.perf_counter() - began, 4)
+        report(progress, f"generate {stage}", 1.0)
+        return tokens
+
+
+def bar_plan(plan: ScorePlan) -> BarPlan:
+    """The decoder's per-bar constraints from a ScorePlan (metre, tempo, controls, sections)."""
+    song = plan.empty_song()
+    tempo_ticks = [t.tick for t in sorted(plan.tempos)]
+    meters, tempos, sixteenths = [], [], []
+    for tick in plan.bar_ticks:
+        ts = song.time_signature_at(tick)
+        bpm = sorted(plan.tempos)[max(0, np.searchsorted(tempo_ticks, tick, side="right") - 1)].bpm
+        meters.append(1 + VOCAB.meter_index(ts))
+        tempos.append(1 + VOCAB.tempo_bin(bpm))
+        sixteenths.append(ts.ticks_per_bar // TICKS_PER_16TH)
+    return BarPlan(np.array(meters), np.array(tempos), np.array(sixteenths), control_ids(plan.controls),
+                   np.array([c.section_start for c in plan.controls], dtype=bool))
+
+
+def retune_chords(tokens: np.ndarray, tonic: int, n_bars: int) -> np.ndarray:
+    """Chord tokens moved (-5..+6 semitones) so that the key their chord tones imply has `tonic`."""
+    chords = decode(tokens, "chord").chords
+    tones = [Note(c.start, c.end, 60 + (c.root + i) % 12) for c in chords if not c.is_none
+             for i in _chord_tones(c.quality)]
+    if not tones:
+        return tokens
+    found = detect_key(Song(parts=[Part("tones", sorted(tones))])).tonic
+    shift = (tonic - found + 5) % 12 - 5
+    return transpose_tokens(tokens, shift)
+
+
+def _chord_tones(quality: str) -> tuple[int, ...]:
+    return {"M": (0, 4, 7), "m": (0, 3, 7), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "7": (0, 4, 7, 10),
+            "o": (0, 3, 6), "o7": (0, 3, 6, 9), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "+": (0, 4, 8)}.get(quality, (0,))
+
+
+def merge_chords_and_melody(chords: np.ndarray, melody: np.ndarray, plan: ScorePlan, n_bars: int) -> np.ndarray:
+    """The accompaniment's source: chords and melody as 'chord+melody' tokens over exactly n_bars bars."""
+    song = plan.empty_song()
+    song.chords = decode(chords, "chord").chords
+    song.parts = decode(melody, "melody").parts
+    return fit_bars(encode(song, "chord+melody"), chords, n_bars)
+
+
+def fit_bars(tokens: np.ndarray, reference: np.ndarray, n_bars: int) -> np.ndarray:
+    """`tokens` cut to n_bars bars, with the reference's BAR tokens added for bars it lacks."""
+    bar = metrical_context(tokens)["bar"]
+    kinds = tokens[:, TYPE]
+    body = tokens[(kinds != TokenType.EOS) & ((bar < n_bars) | (kinds == TokenType.BOS))]
+    have = int((body[:, TYPE] == TokenType.BAR).sum())
+    reference_bars = reference[reference[:, TYPE] == TokenType.BAR]
+    eos = np.zeros((1, tokens.shape[1]), dtype=tokens.dtype)
+    eos[0, TYPE] = TokenType.EOS
+    return np.concatenate([body, reference_bars[have:n_bars], eos])
+
+
+def assemble(plan: ScorePlan, chords: np.ndarray, melody: np.ndarray, accompaniment: np.ndarray) -> Song:
+    """The plan's conductor data with the generated chords, melody and accompaniment."""
+    song = plan.empty_song()
+    end = plan.bar_ticks[-1] + song.time_signature_at(plan.bar_ticks[-1]).ticks_per_bar if plan.bar_ticks else 0
+    song.chords = [c for c in decode(chords, "chord").chords if c.start < end]
+    parts = []
+    for channel, (name, tokens) in enumerate((("melody", melody), ("accompaniment", accompaniment))):
+        notes = [n for n in decode(tokens, name).parts[0].notes if n.start < end]
+        parts.append(Part(name, notes, program=PROGRAMS[name], channel=channel))
+    song.parts = parts
+    return song

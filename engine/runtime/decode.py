@@ -1,0 +1,249 @@
+"""The KV-cache decode loop of one V-MusProd stage, constrained to a plan.
+
+Per stage: the encoder graph runs once (cross-attention K/V of every layer),
+then the decoder step graph runs once per token for the whole batch of
+variations, its self-attention cache fed back in. After each step the host
+samples a type, then that type's fields, under the plan's constraints:
+
+- bars: exactly `n_bars` BAR tokens, each with the plan's metre and tempo,
+  then EOS; a bar holds at most `max_per_bar` tokens;
+- token types: BOS -> BAR; BAR -> POSITION | BAR | EOS; POSITION -> the
+  stage's event type (CHORD or NOTE); an event -> another event (notes
+  only, rising in pitch) | POSITION | BAR | EOS;
+- positions rise within a bar and stay inside it;
+- chord stage: a section-start bar opens with a chord on its downbeat that
+  differs from the chord before it (chords change at section boundaries).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITIES, QUALITY, ROOT, TEMPO, TYPE,
+                            VELOCITY, VOCAB, TokenType)
+from ..music.score import NO_CHORD
+from .context import step_context
+from .sampling import Sampling, sample
+from .sessions import open_session, session_provider
+
+EVENT_TYPE = {"chord": TokenType.CHORD, "melody": TokenType.NOTE, "accompaniment": TokenType.NOTE}
+MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
+NO_CHORD_QUALITY = 1 + QUALITIES.index(NO_CHORD)
+
+
+@dataclass(frozen=True)
+class BarPlan:
+    """What the decoder must write for each bar: metre and tempo fields, controls, section starts."""
+
+    meter: np.ndarray  # (n_bars,) METER field values (1 + index)
+    tempo: np.ndarray  # (n_bars,) TEMPO field values (1 + bin)
+    sixteenths: np.ndarray  # (n_bars,) bar length in 16ths
+    controls: np.ndarray  # (n_bars, 5) control_ids
+    section_start: np.ndarray  # (n_bars,) bool
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.meter)
+
+
+class StageRunner:
+    """The encoder and decoder sessions of one stage and its sizes."""
+
+    def __init__(self, stage: str, encoder_path, decoder_path, net_config: dict):
+        self.stage = stage
+        self.encoder = open_session(encoder_path)
+        self.decoder = open_session(decoder_path)
+        self.n_layers, self.n_heads = net_config["n_layers"], net_config["n_heads"]
+        self.head_dim = net_config["d_model"] // net_config["n_heads"]
+        self.d_video = net_config.get("d_video", 16)
+        self.field_sizes = tuple(net_config["field_sizes"])
+        self.offsets = np.cumsum((0,) + self.field_sizes[1:])
+
+    @property
+    def provider(self) -> str:
+        return session_provider(self.decoder)
+
+    def memory(self, batch: int, source: Optional[list[np.ndarray]], source_context: Optional[list[np.ndarray]]):
+        """Cross K/V and memory bars: from the source tokens, or the 'no video' zeros (chord)."""
+        if source is None:
+            video = np.zeros((batch, 1, self.d_video), dtype=np.float32)
+            cross_k, cross_v = self.encoder.run(None, {"video": video})
+            return cross_k, cross_v, np.zeros((batch, 1), dtype=np.int64)
+        length = max(len(s) for s in source)
+        tokens = np.zeros((batch, length, N_FIELDS), dtype=np.int64)
+        context = np.zeros((batch, length, source_context[0].shape[1]), dtype=np.int64)
+        bars = np.full((batch, length), -1, dtype=np.int64)
+        for i, (s, c) in enumerate(zip(source, source_context)):
+            tokens[i, :len(s)], context[i, :len(s)], bars[i, :len(s)] = s, c, c[:, 0]
+        cross_k, cross_v = self.encoder.run(None, {"source": tokens, "source_context": context, "source_bar": bars})
+        return cross_k, cross_v, bars
+
+    def field_slice(self, logits: np.ndarray, field_index: int) -> np.ndarray:
+        return logits[self.offsets[field_index - 1]:self.offsets[field_index]]
+
+
+@dataclass
+class RowState:
+    """Where one variation stands in the plan."""
+
+    bars: int = 0  # BAR tokens written
+    position: int = 0  # last POSITION value in the bar (1-based), 0 right after BAR
+    in_bar: int = 0  # tokens written in the current bar
+    last_type: int = TokenType.BOS
+    last_pitch: int = -1  # of the last note at this position
+    chord: tuple[int, int] = (-1, -1)  # (root, quality) fields of the last chord
+    needs_downbeat_chord: bool = False
+    done: bool = False
+    tokens: list = field(default_factory=list)
+
+
+def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Generator, sampling: Sampling,
+             source: Optional[list[np.ndarray]] = None, source_context: Optional[list[np.ndarray]] = None,
+             max_tokens: Optional[int] = None) -> list[np.ndarray]:
+    """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`."""
+    cross_k, cross_v, memory_bar = runner.memory(batch, source, source_context)
+    cache_shape = (runner.n_layers, batch, runner.n_heads, 1, runner.head_dim)
+    past_k = past_v = np.zeros(cache_shape, dtype=np.float32)
+    rows = [RowState() for _ in range(batch)]
+    bos = np.zeros(N_FIELDS, dtype=np.int64)
+    bos[TYPE] = TokenType.BOS
+    token = np.repeat(bos[None], batch, 0)
+    context = np.stack([_context(TokenType.BOS, bos, row, plan) for row in rows])
+    limit = max_tokens or plan.n_bars * MAX_PER_BAR[runner.stage] + 2
+    for row in rows:
+        row.tokens.append(bos)
+    for _ in range(limit):
+        feeds = {"token": token[:, None], "context": context[:, None], "past_k": past_k, "past_v": past_v,
+                 "cross_k": cross_k, "cross_v": cross_v, "memory_bar": memory_bar}
+        type_logits, field_logits, past_k, past_v = runner.decoder.run(None, feeds)
+        for b, row in enumerate(rows):
+            if row.done:
+                continue
+            token[b] = next_token(runner, row, plan, type_logits[b], field_logits[b], rng, sampling)
+            advance(row, token[b], plan)
+            mark_section_starts(row, plan, runner.stage)
+            context[b] = _context(int(token[b, TYPE]), token[b], row, plan)
+            row.tokens.append(token[b].copy())
+        if all(row.done for row in rows):
+            break
+    return [_finished(row) for row in rows]
+
+
+def _finished(row: RowState) -> np.ndarray:
+    tokens = np.array(row.tokens, dtype=np.int64)
+    if not row.done:  # ran out of steps: close the sequence
+        eos = np.zeros((1, N_FIELDS), dtype=np.int64)
+        eos[0, TYPE] = TokenType.EOS
+        tokens = np.concatenate([tokens, eos])
+    return tokens
+
+
+def allowed_types(stage: str, row: RowState, plan: BarPlan) -> list[int]:
+    closing = TokenType.EOS if row.bars >= plan.n_bars else TokenType.BAR
+    if row.last_type == TokenType.BOS:
+        return [TokenType.BAR]
+    full = row.in_bar >= MAX_PER_BAR[stage] - 2
+    room = row.position < plan.sixteenths[row.bars - 1] and not full
+    if row.last_type == TokenType.BAR:
+        if row.needs_downbeat_chord:
+            return [TokenType.POSITION]
+        return [TokenType.POSITION, closing] if room else [closing]
+    if row.last_type == TokenType.POSITION:
+        return [EVENT_TYPE[stage]]
+    kinds = [closing]
+    if room:
+        kinds.append(TokenType.POSITION)
+    if EVENT_TYPE[stage] == TokenType.NOTE and row.last_pitch < 127 and not full:
+        kinds.append(TokenType.NOTE)
+    return kinds
+
+
+def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: np.ndarray,
+               field_logits: np.ndarray, rng: np.random.Generator, sampling: Sampling) -> np.ndarray:
+    allowed = np.zeros(len(type_logits), dtype=bool)
+    allowed[allowed_types(runner.stage, row, plan)] = True
+    kind = sample(type_logits, allowed, rng, sampling)
+    token = np.zeros(N_FIELDS, dtype=np.int64)
+    token[TYPE] = kind
+    logits = field_logits[kind]
+    if kind == TokenType.BAR:
+        token[METER], token[TEMPO] = plan.meter[row.bars], plan.tempo[row.bars]
+    elif kind == TokenType.POSITION:
+        token[POSITION] = _position(runner, row, plan, logits, rng, sampling)
+    elif kind == TokenType.CHORD:
+        token[QUALITY], token[ROOT] = _chord(runner, row, logits, rng, sampling)
+        token[DURATION] = _draw(runner, logits, DURATION, range(1, VOCAB.max_duration + 1), rng, sampling)
+    elif kind == TokenType.NOTE:
+        token[PITCH] = _draw(runner, logits, PITCH, range(row.last_pitch + 2, 129), rng, sampling)
+        token[DURATION] = _draw(runner, logits, DURATION, range(1, VOCAB.max_duration + 1), rng, sampling)
+        token[VELOCITY] = _draw(runner, logits, VELOCITY, range(1, VOCAB.velocity_bins + 1), rng, sampling)
+    return token
+
+
+def _draw(runner: StageRunner, logits: np.ndarray, field_index: int, values: range,
+          rng: np.random.Generator, sampling: Sampling) -> int:
+    part = runner.field_slice(logits, field_index)
+    allowed = np.zeros(len(part), dtype=bool)
+    allowed[values.start:min(values.stop, len(part))] = True
+    return sample(part, allowed, rng, sampling)
+
+
+def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> int:
+    if row.needs_downbeat_chord:
+        return 1
+    return _draw(runner, logits, POSITION, range(row.position + 1, int(plan.sixteenths[row.bars - 1]) + 1),
+                 rng, sampling)
+
+
+def _chord(runner, row: RowState, logits, rng, sampling) -> tuple[int, int]:
+    """(quality, root) fields: root 0 only for no-chord; at a section start a new, real chord."""
+    qualities = runner.field_slice(logits, QUALITY)
+    allowed = np.zeros(len(qualities), dtype=bool)
+    allowed[1:len(QUALITIES) + 1] = True
+    if row.needs_downbeat_chord:
+        allowed[NO_CHORD_QUALITY] = False
+    quality = sample(qualities, allowed, rng, sampling)
+    if quality == NO_CHORD_QUALITY:
+        return quality, 0
+    roots = runner.field_slice(logits, ROOT)
+    allowed = np.zeros(len(roots), dtype=bool)
+    allowed[1:13] = True
+    if row.needs_downbeat_chord and row.chord[1] == quality:
+        allowed[row.chord[0]] = False
+    return quality, sample(roots, allowed, rng, sampling)
+
+
+def advance(row: RowState, token: np.ndarray, plan: BarPlan) -> None:
+    kind = int(token[TYPE])
+    row.last_type = kind
+    row.in_bar += 1
+    if kind == TokenType.EOS:
+        row.done = True
+    elif kind == TokenType.BAR:
+        row.bars += 1
+        row.position, row.in_bar, row.last_pitch = 0, 0, -1
+        row.needs_downbeat_chord = False
+    elif kind == TokenType.POSITION:
+        row.position, row.last_pitch = int(token[POSITION]), -1
+    elif kind == TokenType.CHORD:
+        row.chord = (int(token[ROOT]), int(token[QUALITY]))
+        row.needs_downbeat_chord = False
+    elif kind == TokenType.NOTE:
+        row.last_pitch = int(token[PITCH]) - 1
+
+
+def mark_section_starts(row: RowState, plan: BarPlan, stage: str) -> None:
+    if stage == "chord" and row.last_type == TokenType.BAR and plan.section_start[row.bars - 1]:
+        row.needs_downbeat_chord = True
+
+
+def _context(kind: int, token: np.ndarray, row: RowState, plan: BarPlan) -> np.ndarray:
+    """The context row of the token just written (as `context_rows` would compute it)."""
+    if kind == TokenType.BOS:
+        return step_context(0, 0, 0, plan.controls, plan.n_bars)
+    bar = max(row.bars - 1, 0)
+    per_beat = 16 // VOCAB.meters[int(plan.meter[bar]) - 1][1]
+    beat = max(row.position - 1, 0) // per_beat
+    return step_context(bar, beat, int(plan.tempo[bar]), plan.controls, plan.n_bars)

@@ -1,0 +1,31 @@
+"""Seeded sampling from logits: temperature, top-k, top-p, and a mask of allowed values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0  # 0: greedy
+    top_k: int = 0  # 0: no limit
+    top_p: float = 1.0  # nucleus mass; 1: no limit
+
+
+def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, sampling: Sampling) -> int:
+    """One index drawn from `logits` (1-D) restricted to `allowed` (bool, at least one True)."""
+    logits = np.where(allowed, logits.astype(np.float64), -np.inf)
+    if sampling.temperature <= 0:
+        return int(np.argmax(logits))
+    logits = logits / sampling.temperature
+    order = np.argsort(-logits, kind="stable")
+    keep = int(allowed.sum())
+    if sampling.top_k > 0:
+        keep = min(keep, sampling.top_k)
+    probs = np.exp(logits[order[:keep]] - logits[order[0]])
+    probs /= probs.sum()
+    if sampling.top_p < 1.0:
+        cut = int(np.searchsorted(np.cumsum(probs), sampling.top_p)) + 1
+        probs = probs[:cut] / probs[:cut].sum()
+    return int(order[rng.choice(len(probs), p=probs)])

@@ -1,0 +1,119 @@
+"""`ScoreRequest` and `ScoreResult`: the versioned JSON of a score job.
+
+One source for the CLI, the OSC bridge and the GUI: each side builds a
+request with `ScoreRequest.from_dict` and reads `ScoreResult.to_dict()`.
+`schema_version` changes whenever a field changes meaning or goes away;
+new optional fields keep the version.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional
+
+from .errors import CuesmithError
+
+SCHEMA_VERSION = 1
+DENSITIES = ("low", "mid", "high")
+MODES = ("major", "minor")
+FAMILIES = ("vmusprod",)
+
+
+def _known(cls, values: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _check_version(values: dict, what: str) -> None:
+    version = values.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise CuesmithError(f"{what} has schema_version {version}; this cuesmith reads {SCHEMA_VERSION}")
+
+
+@dataclass
+class ScoreRequest:
+    video: str
+    out_dir: str
+    family: str = "vmusprod"
+    variations: int = 1
+    seed: int = 0
+    tempo: Optional[float] = None  # BPM; None: from the video's motion
+    mode: Optional[str] = None  # "major" | "minor"; None: from the video's colour
+    density: Optional[str] = None  # "low" | "mid" | "high"; None: from the video's motion
+    start: Optional[float] = None  # seconds of the file
+    end: Optional[float] = None
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.95
+    int8: bool = False  # run the int8 decoders
+    stems: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    def validate(self) -> "ScoreRequest":
+        if self.family not in FAMILIES:
+            raise CuesmithError(f"unknown model family {self.family!r} (expected {', '.join(FAMILIES)})")
+        if not 1 <= self.variations <= 16:
+            raise CuesmithError(f"variations must be 1..16, got {self.variations}")
+        if self.tempo is not None and not 30 <= self.tempo <= 300:
+            raise CuesmithError(f"tempo must be 30..300 BPM, got {self.tempo}")
+        if self.mode is not None and self.mode not in MODES:
+            raise CuesmithError(f"mode must be major or minor, got {self.mode!r}")
+        if self.density is not None and self.density not in DENSITIES:
+            raise CuesmithError(f"density must be low, mid or high, got {self.density!r}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise CuesmithError("sampling needs temperature >= 0, 0 < top_p <= 1, top_k >= 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ScoreRequest":
+        _check_version(values, "score request")
+        return cls(**_known(cls, values)).validate()
+
+
+@dataclass
+class VariationResult:
+    midi: str  # path
+    notes_per_bar: float
+    key: str  # detected from the generated notes, e.g. "A minor"
+    parts: dict[str, int]  # part name -> note count
+    stems: dict[str, str] = field(default_factory=dict)  # name -> WAV path (first variation only)
+
+
+@dataclass
+class ScoreResult:
+    request: ScoreRequest
+    duration: float  # seconds scored
+    tempo: float  # BPM of the plan's first bar
+    key: str  # the plan's key
+    n_bars: int
+    cut_times: list[float]
+    section_bars: list[int]
+    variations: list[VariationResult]
+    model: dict[str, Any]  # family, folder, manifest id, graphs used
+    providers: dict[str, str]  # stage -> execution provider
+    timings: dict[str, float]  # seconds per step of the job
+    result_json: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ScoreResult":
+        _check_version(values, "score result")
+        kept = _known(cls, values)
+        kept["request"] = ScoreRequest.from_dict(values["request"])
+        kept["variations"] = [VariationResult(**_known(VariationResult, v)) for v in values["variations"]]
+        return cls(**kept)
+
+    def summary(self) -> str:
+        lines = [f"scored {self.duration:.1f} s: {self.n_bars} bars at {self.tempo:.0f} BPM, {self.key}, "
+                 f"sections at bars {', '.join(str(b + 1) for b in self.section_bars) or '-'}"]
+        for i, v in enumerate(self.variations):
+            lines.append(f"  variation {i + 1}: {v.midi} ({v.notes_per_bar:.1f} notes/bar, {v.key})")
+            lines += [f"    stem {name}: {path}" for name, path in v.stems.items()]
+        providers = sorted(set(self.providers.values()))
+        lines.append(f"ran on {', '.join(providers)} in {self.timings.get('total', 0.0):.2f} s")
+        return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""V-MusProd nets -> ONNX: per stage an encoder graph (run once) and a decoder step graph.
+
+    <stage>.encoder.onnx   melody/accompaniment: source tokens, context, bars -> cross_k, cross_v
+                           chord: video features (B,S,d_video) -> cross_k, cross_v
+    <stage>.decoder.onnx   token, context, past_k, past_v, cross_k, cross_v, memory_bar
+                           -> type_logits, field_logits, present_k, present_v
+    <stage>.decoder.int8.onnx  the decoder with dynamically quantised int8 weights (MatMul)
+
+The cross-attention K/V of every layer come out of the encoder graph once and
+go into each decoder step unchanged. `verify` runs both graphs through ONNX
+Runtime against the torch net on real crops (max |delta logit|, greedy agreement).
+
+    python -m cuesmith.exporters.onnx_export --checkpoint out/vmusprod/chord/best.pt --out models/vmusprod
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from cuesmith.engine.nets import NETS, config_from_dict
+from cuesmith.engine.nets.transformer import EventTransformer
+
+OPSET = 18
+ENCODER_INPUTS = {"chord": ("video",), "melody": ("source", "source_context", "source_bar"),
+                  "accompaniment": ("source", "source_context", "source_bar")}
+DECODER_INPUTS = ("token", "context", "past_k", "past_v", "cross_k", "cross_v", "memory_bar")
+DECODER_OUTPUTS = ("type_logits", "field_logits", "present_k", "present_v")
+
+
+class TokenEncoderGraph(nn.Module):
+    """Melody/accompaniment: source tokens -> cross-attention K/V of every decoder layer."""
+
+    def __init__(self, net: EventTransformer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, source, source_context, source_bar):
+        return self.net.memory_kv(self.net.encode(source, source_context, source_bar))
+
+
+class VideoEncoderGraph(nn.Module):
+    """Chord: video features (zeros: no video) -> cross-attention K/V of every decoder layer."""
+
+    def __init__(self, net: EventTransformer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, video):
+        return self.net.memory_kv(self.net.encode_video(video))
+
+
+class DecoderStepGraph(nn.Module):
+    def __init__(self, net: EventTransformer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, token, context, past_k, past_v, cross_k, cross_v, memory_bar):
+        return self.net.step(token, context, past_k, past_v, cross_k, cross_v, memory_bar)
+
+
+def load_checkpoint(path: Path) -> tuple[EventTransformer, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    config = config_from_dict(state["stage"], state["net_config"])
+    net = NETS[state["stage"]][1](config)
+    net.load_state_dict(state["model"])
+    return net.eval(), state
+
+
+def example_encoder_inputs(net: EventTransformer, batch: int = 2, length: int = 7) -> tuple[torch.Tensor, ...]:
+    c = net.config
+    if not c.has_token_encoder:
+        return (torch.zeros(batch, length, c.d_video),)
+    source = torch.ones(batch, length, len(c.field_sizes), dtype=torch.long)
+    context = torch.zeros(batch, length, len(c.context_sizes), dtype=torch.long)
+    bars = torch.zeros(batch, length, dtype=torch.long)
+    return source, context, bars
+
+
+def example_decoder_inputs(net: EventTransformer, batch: int = 2, past: int = 3, memory: int = 7):
+    c = net.config
+    cache = (c.n_layers, batch, c.n_heads, past, c.head_dim)
+    cross = (c.n_layers, batch, c.n_heads, memory, c.head_dim)
+    return (torch.ones(batch, 1, len(c.field_sizes), dtype=torch.long),
+            torch.zeros(batch, 1, len(c.context_sizes), dtype=torch.long),
+            torch.randn(cache), torch.randn(cache), torch.randn(cross), torch.randn(cross),
+            torch.zeros(batch, memory, dtype=torch.long))
+
+
+def export_encoder(net: EventTransformer, path: Path) -> Path:
+    names = ENCODER_INPUTS[net.config.stage]
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("source_len")
+    dynamic = {name: {0: batch, 1: seq} for name in names}
+    graph = TokenEncoderGraph(net) if net.config.has_token_encoder else VideoEncoderGraph(net)
+    _export(graph, example_encoder_inputs(net), path, names, ("cross_k", "cross_v"), dynamic)
+    return path
+
+
+def export_decoder(net: EventTransformer, path: Path) -> Path:
+    batch, past, memory = torch.export.Dim("batch"), torch.export.Dim("past_len"), torch.export.Dim("memory_len")
+    dynamic = {"token": {0: batch}, "context": {0: batch}, "past_k": {1: batch, 3: past},
+               "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 3: memory},
+               "cross_v": {1: batch, 3: memory}, "memory_bar": {0: batch, 1: memory}}
+    _export(DecoderStepGraph(net), example_decoder_inputs(net), path, DECODER_INPUTS, DECODER_OUTPUTS, dynamic)
+    return path
+
+
+def _export(module: nn.Module, inputs: tuple, path: Path, input_names, output_names, dynamic: dict) -> None:
+    # batch >= 2 in the examples: dynamo fixes a dimension that is 1 in the example
+    path.parent.mkdir(parents=True, exist_ok=True)
+    program = torch.onnx.export(module.eval(), inputs, dynamo=True, opset_version=OPSET,
+                                input_names=list(input_names), output_names=list(output_names),
+                                dynamic_shapes=tuple(dynamic.get(n) for n in input_names), optimize=True,
+                                external_data=False)
+    program.save(str(path))
+
+
+def quantize_int8(source: Path, target: Path) -> Path:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # the exporter's intermediate shape annotations can carry example sizes that
+    # the quantiser's shape inference then rejects; the graph does not need them
+    model = onnx.load(str(source))
+    del model.graph.value_info[:]
+    stripped = target.with_name(target.name + ".fp32.tmp")
+    onnx.save(model, str(stripped))
+    try:
+        quantize_dynamic(str(stripped), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    finally:
+        stripped.unlink(missing_ok=True)
+    return target
+
+
+def export_stage(checkpoint: Path, out: Path, int8: bool = True) -> dict:
+    """Export one checkpoint's encoder and decoder (and the int8 decoder); returns the stage's manifest entry."""
+    net, state = load_checkpoint(checkpoint)
+    stage = state["stage"]
+    files = {"encoder": export_encoder(net, out / f"{stage}.encoder.onnx"),
+             "decoder": export_decoder(net, out / f"{stage}.decoder.onnx")}
+    if int8:
+        files["decoder_int8"] = quantize_int8(files["decoder"], out / f"{stage}.decoder.int8.onnx")
+    return {"stage": stage, "files": {k: p.name for k, p in files.items()},
+            "net_config": state["net_config"], "epochs": state["epoch"], "steps": state["step"],
+            "best_valid_nll": state["best_valid"], "history": state["history"],
+            "train_config": state["train_config"]}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="export V-MusProd checkpoints to ONNX and verify them")
+    parser.add_argument("--checkpoint", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--no-int8", action="store_true")
+    args = parser.parse_args(argv)
+    from .verify import verify_stage
+
+    for checkpoint in args.checkpoint:
+        entry = export_stage(checkpoint, args.out, int8=not args.no_int8)
+        report = verify_stage(checkpoint, args.out)
+        print(json.dumps({"stage": entry["stage"], **report}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

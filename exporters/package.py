@@ -1,0 +1,80 @@
+"""Package a trained V-MusProd run as a model folder: ONNX graphs + manifest.json.
+
+    python -m cuesmith.exporters.package --run out/vmusprod/run --out models/vmusprod \
+        --command "out/vmusprod/run/train_all.sh"
+
+Takes `<run>/<stage>/best.pt` of the three stages, exports and verifies each
+(`onnx_export`, `verify`), and writes the manifest: per file its sha256 and
+size, per stage the net config, epochs, validation NLL history and the
+verification figures, plus the training command, data split and seed.
+Quality metrics are added later by `--metrics FILE` (a JSON object).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+from cuesmith.engine.files import write_json_atomic
+from cuesmith.engine.runtime.store import sha256
+
+from .onnx_export import export_stage
+from .verify import verify_stage
+
+STAGES = ("chord", "melody", "accompaniment")
+
+
+def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: str = "best.pt") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    stages = {}
+    for stage in STAGES:
+        path = run / stage / checkpoint
+        entry = export_stage(path, out, int8=int8)
+        entry["verification"] = verify_stage(path, out)
+        stages[stage] = entry
+    files = sorted({name for e in stages.values() for name in e["files"].values()})
+    first = next(iter(stages.values()))["train_config"]
+    manifest = {
+        "family": "vmusprod",
+        "id": f"vmusprod-{first['name']}-{time.strftime('%Y%m%d')}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        "data": {"train": "POP909 001-700, transposed -5..+6 semitones on the fly",
+                 "validation": "POP909 701-800, untransposed, fixed crops (opening and middle)"},
+        "seed": first["seed"],
+        "validation_nll": {s: e["best_valid_nll"] for s, e in stages.items()},
+        "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size} for name in files},
+        "stages": stages,
+    }
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest
+
+
+def add_metrics(folder: Path, metrics: dict) -> dict:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["metrics"] = metrics
+    write_json_atomic(path, manifest)
+    return manifest
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, help="training output folder (OUT of engine.training.train)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--command", default="", help="the command that trained the run (for the manifest)")
+    parser.add_argument("--metrics", type=Path, help="add this JSON object as the manifest's metrics")
+    parser.add_argument("--no-int8", action="store_true")
+    args = parser.parse_args(argv)
+    if args.run:
+        manifest = package(args.run, args.out, args.command, int8=not args.no_int8)
+        print(json.dumps({s: e["verification"] for s, e in manifest["stages"].items()}, indent=1))
+    if args.metrics:
+        add_metrics(args.out, json.loads(args.metrics.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
