@@ -1,4 +1,5 @@
-"""What `cuesmith inspect MUSIC.mid` reports: tempo map, metre, key, chords, beats, parts.
+"""What `cuesmith inspect MUSIC` reports. MIDI: tempo map, metre, key, chords, beats, parts.
+Audio (any format PyAV reads): see `music.audio.analyze_audio`.
 
 Times are in seconds from the start of the file (rounded to microseconds),
 with the tick (at `TICKS_PER_BEAT` per quarter) beside them where it helps a
@@ -100,9 +101,27 @@ class Inspection:
         return "\n".join(lines)
 
 
-def inspect_file(path: str | Path) -> Inspection:
-    """Read a MIDI file (CuesmithError if it is unreadable) and inspect it."""
-    return inspect_song(read_midi(path), file=str(path))
+MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+
+
+def inspect_file(path: str | Path):
+    """Inspect a MIDI file (an `Inspection`) or any audio file PyAV reads (an `audio.AudioAnalysis`:
+    onsets, beats, tempo, key from chroma, BS.1770 loudness, brightness, novelty).
+    A file that is neither is a CuesmithError."""
+    path = Path(path)
+    if path.suffix.lower() in MIDI_SUFFIXES or _starts_with_mthd(path):
+        return inspect_song(read_midi(path), file=str(path))
+    from .audio import analyze_audio_file
+
+    return analyze_audio_file(path)
+
+
+def _starts_with_mthd(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"MThd"
+    except OSError:
+        return False
 
 
 def inspect_song(song: Song, file: str = "") -> Inspection:
