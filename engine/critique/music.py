@@ -127,12 +127,19 @@ def salience(times: np.ndarray, strength: np.ndarray, window: float = 2.0) -> np
 
 
 def chord_changes(song: Song) -> list[Change]:
+    """A chord change sounds at the first note that starts inside the new chord's span (the
+    recogniser works on beat windows, which says nothing about where in the window it is heard)."""
     from ..music.chords import recognize_chords
     from ..music.render import tick_seconds
 
     chords = [c for c in recognize_chords(song, per="beat") if not c.is_none]
-    starts = [c.start for i, c in enumerate(chords) if i > 0]
-    return [Change(round(float(t), 4), "chord", 1.0) for t in tick_seconds(song, np.array(starts))] if starts else []
+    starts = np.array(sorted(n.start for p in song.parts if not p.is_drum for n in p.notes))
+    heard = []
+    for chord in chords[1:]:
+        i = int(np.searchsorted(starts, chord.start))
+        if i < len(starts) and starts[i] < chord.end:
+            heard.append(int(starts[i]))
+    return [Change(round(float(t), 4), "chord", 1.0) for t in tick_seconds(song, np.array(heard))] if heard else []
 
 
 def detect_song_key(song: Song):
