@@ -1,8 +1,7 @@
 """V-MusProd on ONNX Runtime: plan -> chords -> melody -> accompaniment -> Song.
 
     chord          decoder over the 'no video' memory, constrained to the plan
-    (key)          the chords are moved to the plan's tonic (the net picks a
-                   key freely; the mode comes from the controls)
+                   (bars, sections, the plan's key: runtime/decode.py)
     melody         encoder over the chord tokens, decoder over the melody
     accompaniment  encoder over chords + melody, decoder over the accompaniment
 
@@ -18,13 +17,12 @@ from typing import Optional
 import numpy as np
 
 from ..music.controls import control_ids
-from ..music.key import detect_key
-from ..music.score import TICKS_PER_16TH, Note, Part, Song
-from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context, transpose_tokens
+from ..music.score import TICKS_PER_16TH, Part, Song
+from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context
 from ..planning.plan import ScorePlan
 from ..progress import Progress, report
 from ..runtime.context import context_rows
-from ..runtime.decode import BarPlan, StageRunner, generate
+from ..runtime.decode import BarPlan, StageRunner, generate, key_chord_fields
 from ..runtime.sampling import Sampling
 from ..runtime.store import ModelFolder, find_model
 
@@ -57,8 +55,6 @@ class VMusProd:
         bars = bar_plan(plan)
         out = Generation(songs=[])
         chords = self._run("chord", bars, variations, rng, sampling, None, out, progress)
-        chords = [retune_chords(t, plan.key.tonic, bars.n_bars) for t in chords]
-        out.tokens["chord"] = chords
         melody = self._run("melody", bars, variations, rng, sampling, chords, out, progress)
         merged = [merge_chords_and_melody(c, m, plan, bars.n_bars) for c, m in zip(chords, melody)]
         accompaniment = self._run("accompaniment", bars, variations, rng, sampling, merged, out, progress)
@@ -88,25 +84,9 @@ def bar_plan(plan: ScorePlan) -> BarPlan:
         meters.append(1 + VOCAB.meter_index(ts))
         tempos.append(1 + VOCAB.tempo_bin(bpm))
         sixteenths.append(ts.ticks_per_bar // TICKS_PER_16TH)
+    key_chords, tonic_chord = key_chord_fields(plan.key.tonic, plan.key.mode)
     return BarPlan(np.array(meters), np.array(tempos), np.array(sixteenths), control_ids(plan.controls),
-                   np.array([c.section_start for c in plan.controls], dtype=bool))
-
-
-def retune_chords(tokens: np.ndarray, tonic: int, n_bars: int) -> np.ndarray:
-    """Chord tokens moved (-5..+6 semitones) so that the key their chord tones imply has `tonic`."""
-    chords = decode(tokens, "chord").chords
-    tones = [Note(c.start, c.end, 60 + (c.root + i) % 12) for c in chords if not c.is_none
-             for i in _chord_tones(c.quality)]
-    if not tones:
-        return tokens
-    found = detect_key(Song(parts=[Part("tones", sorted(tones))])).tonic
-    shift = (tonic - found + 5) % 12 - 5
-    return transpose_tokens(tokens, shift)
-
-
-def _chord_tones(quality: str) -> tuple[int, ...]:
-    return {"M": (0, 4, 7), "m": (0, 3, 7), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "7": (0, 4, 7, 10),
-            "o": (0, 3, 6), "o7": (0, 3, 6, 9), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "+": (0, 4, 8)}.get(quality, (0,))
+                   np.array([c.section_start for c in plan.controls], dtype=bool), key_chords, tonic_chord)
 
 
 def merge_chords_and_melody(chords: np.ndarray, melody: np.ndarray, plan: ScorePlan, n_bars: int) -> np.ndarray:

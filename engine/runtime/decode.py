@@ -12,7 +12,13 @@ samples a type, then that type's fields, under the plan's constraints:
   only, rising in pitch) | POSITION | BAR | EOS;
 - positions rise within a bar and stay inside it;
 - chord stage: a section-start bar opens with a chord on its downbeat that
-  differs from the chord before it (chords change at section boundaries).
+  differs from the chord before it (chords change at section boundaries);
+- chord stage, key: chords stay within the plan's key (every chord tone in
+  the scale; harmonic minor's leading tone allowed), and a section opens on
+  the tonic chord unless the chord before it is already the tonic. The net
+  chooses among what the key allows; the key itself is the plan's, which is
+  how the plan's tonic and mode reach the music (the net alone is too weak a
+  mode follower, see models/vmusprod/manifest.json).
 """
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ class BarPlan:
     sixteenths: np.ndarray  # (n_bars,) bar length in 16ths
     controls: np.ndarray  # (n_bars, 5) control_ids
     section_start: np.ndarray  # (n_bars,) bool
+    key_chords: Optional[np.ndarray] = None  # (13, 1 + len(QUALITIES)) bool over (ROOT, QUALITY) fields
+    tonic_chord: Optional[tuple[int, int]] = None  # (ROOT, QUALITY) field values of the key's tonic chord
 
     @property
     def n_bars(self) -> int:
@@ -173,7 +181,7 @@ def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: n
     elif kind == TokenType.POSITION:
         token[POSITION] = _position(runner, row, plan, logits, rng, sampling)
     elif kind == TokenType.CHORD:
-        token[QUALITY], token[ROOT] = _chord(runner, row, logits, rng, sampling)
+        token[QUALITY], token[ROOT] = _chord(runner, row, plan, logits, rng, sampling)
         token[DURATION] = _draw(runner, logits, DURATION, range(1, VOCAB.max_duration + 1), rng, sampling)
     elif kind == TokenType.NOTE:
         token[PITCH] = _draw(runner, logits, PITCH, range(row.last_pitch + 2, 129), rng, sampling)
@@ -197,22 +205,24 @@ def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> in
                  rng, sampling)
 
 
-def _chord(runner, row: RowState, logits, rng, sampling) -> tuple[int, int]:
-    """(quality, root) fields: root 0 only for no-chord; at a section start a new, real chord."""
-    qualities = runner.field_slice(logits, QUALITY)
-    allowed = np.zeros(len(qualities), dtype=bool)
-    allowed[1:len(QUALITIES) + 1] = True
+def _chord(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> tuple[int, int]:
+    """(quality, root) fields: root 0 only for no-chord; in the key; at a section start a new, real chord."""
+    pairs = np.zeros((13, len(QUALITIES) + 1), dtype=bool)
+    pairs[1:, 1:] = True
+    pairs[:, NO_CHORD_QUALITY] = False
+    pairs[0, NO_CHORD_QUALITY] = True
+    if plan.key_chords is not None:
+        pairs &= plan.key_chords
     if row.needs_downbeat_chord:
-        allowed[NO_CHORD_QUALITY] = False
-    quality = sample(qualities, allowed, rng, sampling)
-    if quality == NO_CHORD_QUALITY:
-        return quality, 0
+        pairs[:, NO_CHORD_QUALITY] = False
+        pairs[row.chord[0], row.chord[1]] = False
+        tonic = plan.tonic_chord
+        if tonic is not None and pairs[tonic]:
+            return tonic[1], tonic[0]
+    qualities = runner.field_slice(logits, QUALITY)
+    quality = sample(qualities, pairs.any(axis=0), rng, sampling)
     roots = runner.field_slice(logits, ROOT)
-    allowed = np.zeros(len(roots), dtype=bool)
-    allowed[1:13] = True
-    if row.needs_downbeat_chord and row.chord[1] == quality:
-        allowed[row.chord[0]] = False
-    return quality, sample(roots, allowed, rng, sampling)
+    return quality, sample(roots, pairs[:, quality], rng, sampling)
 
 
 def advance(row: RowState, token: np.ndarray, plan: BarPlan) -> None:
@@ -247,3 +257,22 @@ def _context(kind: int, token: np.ndarray, row: RowState, plan: BarPlan) -> np.n
     per_beat = 16 // VOCAB.meters[int(plan.meter[bar]) - 1][1]
     beat = max(row.position - 1, 0) // per_beat
     return step_context(bar, beat, int(plan.tempo[bar]), plan.controls, plan.n_bars)
+
+
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}  # minor: natural + leading tone
+CHORD_TONES = {"M": (0, 4, 7), "m": (0, 3, 7), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "7": (0, 4, 7, 10),
+               "o": (0, 3, 6), "o7": (0, 3, 6, 9), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "+": (0, 4, 8)}
+
+
+def key_chord_fields(tonic: int, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """The (ROOT, QUALITY) field pairs whose chord tones all lie in the key, and the tonic chord's pair."""
+    scale = {(tonic + step) % 12 for step in SCALES[mode]}
+    pairs = np.zeros((13, len(QUALITIES) + 1), dtype=bool)
+    pairs[0, NO_CHORD_QUALITY] = True
+    for q, quality in enumerate(QUALITIES):
+        if quality == NO_CHORD:
+            continue
+        for root in range(12):
+            pairs[1 + root, 1 + q] = all((root + t) % 12 in scale for t in CHORD_TONES[quality])
+    tonic_quality = "M" if mode == "major" else "m"
+    return pairs, (1 + tonic, 1 + QUALITIES.index(tonic_quality))
