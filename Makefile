@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml setup.py packaging/apt-packages.txt packaging/install-s
 demo: setup
 	$(BIN)/python tests/media.py demo $(DEMO)/demo.mp4
 	$(BIN)/cuesmith analyze $(DEMO)/demo.mp4 --json $(DEMO)/analysis.json
+	$(BIN)/cuesmith score $(DEMO)/demo.mp4 --out $(DEMO)/score
 
 test: setup
 	$(BIN)/python -m pytest -q
