@@ -40,7 +40,6 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def decode_speed(stage: str = "accompaniment") -> list[str]:
-    import onnxruntime as ort
     import torch
 
     from cuesmith.exporters.onnx_export import load_checkpoint
@@ -170,7 +169,6 @@ def validation_plan(number: int, bars: int):
     from cuesmith.engine.music.dataset import song_tokens
     from cuesmith.engine.music.key import detect_key
     from cuesmith.engine.music.score import Key
-    from cuesmith.engine.music.tokens import TYPE, TokenType, VOCAB
     from cuesmith.engine.planning.plan import ScorePlan
     from cuesmith.engine.training.data import song_controls, tokens_song
 

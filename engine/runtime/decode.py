@@ -130,7 +130,7 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
             if row.done:
                 continue
             token[b] = next_token(runner, row, plan, type_logits[b], field_logits[b], rng, sampling)
-            advance(row, token[b], plan)
+            advance(row, token[b])
             mark_section_starts(row, plan, runner.stage)
             context[b] = _context(int(token[b, TYPE]), token[b], row, plan)
             row.tokens.append(token[b].copy())
@@ -225,7 +225,7 @@ def _chord(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> tuple
     return quality, sample(roots, pairs[:, quality], rng, sampling)
 
 
-def advance(row: RowState, token: np.ndarray, plan: BarPlan) -> None:
+def advance(row: RowState, token: np.ndarray) -> None:
     kind = int(token[TYPE])
     row.last_type = kind
     row.in_bar += 1
