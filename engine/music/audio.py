@@ -38,6 +38,9 @@ ANALYSIS_RATE = 22_050
 HOP = 256  # 11.6 ms at ANALYSIS_RATE
 SALIENCE_WINDOW_S = 2.0
 ONSET_MIN_GAIN = 0.3  # see energy_gain
+# The onset envelope peaks about a hop after a note starts (mean +16 ms over 15 locked cuts in
+# the critique benchmark's renders): onset times are moved one hop earlier.
+ONSET_DELAY_S = HOP / ANALYSIS_RATE
 SILENCE_DBFS = -60.0  # a file whose RMS stays under this is silent
 NOVELTY_FRAME_HOP = 2048  # ~93 ms frames for the self-similarity matrix
 NOVELTY_KERNEL_S = 2.0  # half-width of the checkerboard kernel
@@ -215,7 +218,7 @@ def detect_onsets(envelope: np.ndarray, mono: Optional[np.ndarray] = None) -> tu
         frames = frames[energy_gain(mono, frames) >= ONSET_MIN_GAIN]
     if len(frames) == 0:
         return np.zeros(0), np.zeros(0)
-    times = frame_times(len(envelope))[frames]
+    times = np.maximum(frame_times(len(envelope))[frames] - ONSET_DELAY_S, 0.0)
     strength = envelope[frames]
     salience = np.array([s / max(strength[np.abs(times - t) <= SALIENCE_WINDOW_S].max(), 1e-9)
                          for t, s in zip(times, strength)])
