@@ -23,6 +23,11 @@ the harmonics and the prior were picked by a grid search for the right tempo
 (±4%) on renders of every 10th POP909 song of 001–700 (88.6% right, against
 66% for librosa's tempo with a prior fitted to those songs' median tempo);
 and the DP runs with a high `TIGHTNESS` because pop songs keep their tempo.
+Known limit: that prior favours POP909's ballads; music over ~105 BPM whose
+beats are not subdivided (or whose dotted-quarter pattern is strong) can be
+read at half tempo (a rendered pulse at 108/124/140 BPM reads 54/62/70).
+A prior centred on 110 BPM reads those right but drops POP909 tempo accuracy
+from 88.6% to 82.9%; the benchmark goal decided.
 """
 from __future__ import annotations
 
