@@ -22,7 +22,7 @@ from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_cont
 from ..planning.plan import ScorePlan
 from ..progress import Progress, report
 from ..runtime.context import context_rows
-from ..runtime.decode import BarPlan, StageRunner, generate, key_chord_fields
+from ..runtime.decode import BarPlan, StageRunner, generate, key_chord_fields, key_pitch_fields
 from ..runtime.sampling import Sampling
 from ..runtime.store import ModelFolder, find_model
 
@@ -86,7 +86,8 @@ def bar_plan(plan: ScorePlan) -> BarPlan:
         sixteenths.append(ts.ticks_per_bar // TICKS_PER_16TH)
     key_chords, tonic_chord = key_chord_fields(plan.key.tonic, plan.key.mode)
     return BarPlan(np.array(meters), np.array(tempos), np.array(sixteenths), control_ids(plan.controls),
-                   np.array([c.section_start for c in plan.controls], dtype=bool), key_chords, tonic_chord)
+                   np.array([c.section_start for c in plan.controls], dtype=bool), key_chords, tonic_chord,
+                   key_pitch_fields(plan.key.tonic, plan.key.mode))
 
 
 def merge_chords_and_melody(chords: np.ndarray, melody: np.ndarray, plan: ScorePlan, n_bars: int) -> np.ndarray:

@@ -13,12 +13,14 @@ samples a type, then that type's fields, under the plan's constraints:
 - positions rise within a bar and stay inside it;
 - chord stage: a section-start bar opens with a chord on its downbeat that
   differs from the chord before it (chords change at section boundaries);
-- chord stage, key: chords stay within the plan's key (every chord tone in
-  the scale; harmonic minor's leading tone allowed), and a section opens on
-  the tonic chord unless the chord before it is already the tonic. The net
-  chooses among what the key allows; the key itself is the plan's, which is
-  how the plan's tonic and mode reach the music (the net alone is too weak a
-  mode follower, see models/vmusprod/manifest.json).
+- key: chords stay within the plan's key (every chord tone in the scale;
+  harmonic minor's leading tone allowed), a section opens on the tonic
+  chord unless the chord before it is already the tonic, and melody and
+  accompaniment notes take pitches of the scale. The nets choose among what
+  the key allows; the key itself is the plan's. This is how the plan's
+  tonic and mode reach the music: the shipped CPU-trained melody and
+  accompaniment nets do not yet follow their chord input (see
+  models/vmusprod/manifest.json, "known_limits").
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class BarPlan:
     section_start: np.ndarray  # (n_bars,) bool
     key_chords: Optional[np.ndarray] = None  # (13, 1 + len(QUALITIES)) bool over (ROOT, QUALITY) fields
     tonic_chord: Optional[tuple[int, int]] = None  # (ROOT, QUALITY) field values of the key's tonic chord
+    key_pitches: Optional[np.ndarray] = None  # (129,) bool over PITCH field values: notes of the key's scale
 
     @property
     def n_bars(self) -> int:
@@ -163,7 +166,7 @@ def allowed_types(stage: str, row: RowState, plan: BarPlan) -> list[int]:
     kinds = [closing]
     if room:
         kinds.append(TokenType.POSITION)
-    if EVENT_TYPE[stage] == TokenType.NOTE and row.last_pitch < 127 and not full:
+    if EVENT_TYPE[stage] == TokenType.NOTE and _higher_pitches(row, plan).any() and not full:
         kinds.append(TokenType.NOTE)
     return kinds
 
@@ -184,7 +187,8 @@ def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: n
         token[QUALITY], token[ROOT] = _chord(runner, row, plan, logits, rng, sampling)
         token[DURATION] = _draw(runner, logits, DURATION, range(1, VOCAB.max_duration + 1), rng, sampling)
     elif kind == TokenType.NOTE:
-        token[PITCH] = _draw(runner, logits, PITCH, range(row.last_pitch + 2, 129), rng, sampling)
+        pitches = runner.field_slice(logits, PITCH)
+        token[PITCH] = sample(pitches, _higher_pitches(row, plan), rng, sampling)
         token[DURATION] = _draw(runner, logits, DURATION, range(1, VOCAB.max_duration + 1), rng, sampling)
         token[VELOCITY] = _draw(runner, logits, VELOCITY, range(1, VOCAB.velocity_bins + 1), rng, sampling)
     return token
@@ -196,6 +200,15 @@ def _draw(runner: StageRunner, logits: np.ndarray, field_index: int, values: ran
     allowed = np.zeros(len(part), dtype=bool)
     allowed[values.start:min(values.stop, len(part))] = True
     return sample(part, allowed, rng, sampling)
+
+
+def _higher_pitches(row: RowState, plan: BarPlan) -> np.ndarray:
+    """PITCH field values a note may take: above the last note at this onset, in the key."""
+    allowed = np.zeros(129, dtype=bool)
+    allowed[row.last_pitch + 2:] = True
+    if plan.key_pitches is not None:
+        allowed &= plan.key_pitches
+    return allowed
 
 
 def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> int:
@@ -276,3 +289,11 @@ def key_chord_fields(tonic: int, mode: str) -> tuple[np.ndarray, tuple[int, int]
             pairs[1 + root, 1 + q] = all((root + t) % 12 in scale for t in CHORD_TONES[quality])
     tonic_quality = "M" if mode == "major" else "m"
     return pairs, (1 + tonic, 1 + QUALITIES.index(tonic_quality))
+
+
+def key_pitch_fields(tonic: int, mode: str) -> np.ndarray:
+    """(129,) bool over PITCH field values (1 + MIDI pitch): the pitches of the key's scale."""
+    scale = {(tonic + step) % 12 for step in SCALES[mode]}
+    allowed = np.zeros(129, dtype=bool)
+    allowed[1:] = [pitch % 12 in scale for pitch in range(128)]
+    return allowed
