@@ -46,9 +46,9 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     from cuesmith.engine.runtime.sessions import open_session
 
     torch.set_num_threads(2)
-    net, _ = load_checkpoint(RUN / stage / "best.pt")
-    c = net.config
     manifest = json.loads((MODEL / "manifest.json").read_text())
+    net, _ = load_checkpoint(Path(manifest["stages"][stage].get("checkpoint", RUN / stage / "best.pt")))
+    c = net.config
     files = manifest["stages"][stage]["files"]
     memory_len = 300
     rng = np.random.default_rng(0)

@@ -33,6 +33,7 @@ def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: s
         path = run / stage / checkpoint
         entry = export_stage(path, out, int8=int8)
         entry["verification"] = verify_stage(path, out)
+        entry["checkpoint"] = str(path)  # not shipped; the benchmark's torch side loads it when present
         stages[stage] = entry
     files = sorted({name for e in stages.values() for name in e["files"].values()})
     first = next(iter(stages.values()))["train_config"]
