@@ -17,10 +17,9 @@ samples a type, then that type's fields, under the plan's constraints:
   harmonic minor's leading tone allowed), a section opens on the tonic
   chord unless the chord before it is already the tonic, and melody and
   accompaniment notes take pitches of the scale. The nets choose among what
-  the key allows; the key itself is the plan's. This is how the plan's
-  tonic and mode reach the music: the shipped CPU-trained melody and
-  accompaniment nets do not yet follow their chord input (see
-  models/vmusprod/manifest.json, "known_limits").
+  the key allows; the key itself is the plan's, so the music lands in the
+  plan's tonic (the nets, trained on all 12 transpositions, pick a key
+  freely otherwise; see models/vmusprod/manifest.json, "known_limits").
 """
 from __future__ import annotations
 
