@@ -138,13 +138,16 @@ def run_critique(args: argparse.Namespace) -> int:
 
     bar = TerminalProgress()
     try:
-        result = Engine().critique(args.video, music=args.music, out_dir=args.out, notes=args.notes,
+        result = Engine().critique(args.video, music=args.music, notes=args.notes,
                                    llm=args.llm, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
     print(critique_summary(result))
     if args.out:
-        print(f"wrote {args.out / 'critique.json'} and {args.out / 'critique.md'}")
+        from .critique import write_critique
+
+        json_path, md_path = write_critique(result, args.out)
+        print(f"wrote {json_path} and {md_path}")
     return 0
 
 

@@ -95,6 +95,7 @@ class ScoreResult:
     providers: dict[str, str]  # stage -> execution provider
     timings: dict[str, float]  # seconds per step of the job
     result_json: str = ""
+    critique: dict[str, Any] = field(default_factory=dict)  # critique.json/.md paths, overall, per-dimension scores
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +115,10 @@ class ScoreResult:
         for i, v in enumerate(self.variations):
             lines.append(f"  variation {i + 1}: {v.midi} ({v.notes_per_bar:.1f} notes/bar, {v.key})")
             lines += [f"    stem {name}: {path}" for name, path in v.stems.items()]
+        if self.critique:
+            overall = self.critique.get("overall")
+            lines.append(f"critique: {overall:.1f}/10 overall" if overall is not None else "critique: not scored")
+            lines[-1] += f", key moments {self.critique.get('key_moments') or '-'} ({self.critique['markdown']})"
         providers = sorted(set(self.providers.values()))
         lines.append(f"ran on {', '.join(providers)} in {self.timings.get('total', 0.0):.2f} s")
         return "\n".join(lines)

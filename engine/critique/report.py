@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..files import write_bytes_atomic, write_json_atomic
+from ..files import unused_path, write_bytes_atomic, write_json_atomic
 from .moments import clock
 from .prose import DIMENSIONS, TITLES
 
@@ -32,7 +32,8 @@ def markdown(critique) -> str:
 
 
 def write_critique(critique, out_dir: str | Path) -> tuple[Path, Path]:
+    """critique.json and critique.md in `out_dir`; names already taken get -2, -3, ... (never replaced)."""
     out = Path(out_dir)
-    json_path = write_json_atomic(out / "critique.json", critique.to_dict())
-    md_path = write_bytes_atomic(out / "critique.md", markdown(critique).encode("utf-8"))
+    json_path = write_json_atomic(unused_path(out / "critique.json"), critique.to_dict())
+    md_path = write_bytes_atomic(unused_path(out / "critique.md"), markdown(critique).encode("utf-8"))
     return json_path, md_path

@@ -17,7 +17,8 @@ from ..files import unused_path, write_json_atomic
 from ..music.key import detect_key
 from ..music.midi_io import write_midi
 from ..music.score import Song
-from ..planning.plan import PlanOptions, ScorePlan, first_plan
+from ..planning import plan as cut_locked_plan
+from ..planning.plan import PlanOptions, ScorePlan
 from ..progress import Progress, report
 from ..runtime.sampling import Sampling
 from ..schema import ScoreRequest, ScoreResult, VariationResult
@@ -26,7 +27,7 @@ from .vmusprod import VMusProd
 
 def plan_for(analysis, request: ScoreRequest) -> ScorePlan:
     options = PlanOptions(tempo=request.tempo, mode=request.mode, density=request.density)
-    return first_plan(analysis, options)
+    return cut_locked_plan(analysis, options)
 
 
 def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], VMusProd],
@@ -52,13 +53,17 @@ def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], 
     t = time.perf_counter()
     variations = write_variations(generation.songs, plan, out_dir, request.stems, progress)
     timings["write"] = _since(t)
+    t = time.perf_counter()
+    critique = critique_first_variation(analysis, generation.songs[0], out_dir, progress)
+    timings["critique"] = _since(t)
     timings["total"] = _since(began)
     result = ScoreResult(
         request=request, duration=plan.duration, tempo=plan.tempos[0].bpm, key=plan.key.name, n_bars=plan.n_bars,
         cut_times=list(plan.cut_times), section_bars=[i for i, c in enumerate(plan.controls) if c.section_start],
         variations=variations, providers=generation.providers, timings=timings,
         model={"family": "vmusprod", "folder": str(generator.model.path), "graphs": generator.graphs,
-               "manifest_id": generator.model.manifest.get("id", "")})
+               "manifest_id": generator.model.manifest.get("id", "")},
+        critique=critique)
     path = unused_path(out_dir / "result.json")
     result.result_json = str(path)
     write_json_atomic(path, result.to_dict())
@@ -81,6 +86,19 @@ def write_variations(songs: list[Song], plan: ScorePlan, out_dir: Path, stems: b
         results.append(VariationResult(str(midi), notes_per_bar(song, plan.n_bars), detect_key(song).name,
                                        {p.name: len(p.notes) for p in song.parts}, rendered))
     return results
+
+
+def critique_first_variation(analysis, song: Song, out_dir: Path, progress: Optional[Progress]) -> dict:
+    """The HarmonySet critique of the score against its own clip: files and the 1-10 scores."""
+    from ..critique import assess, write_critique
+
+    report(progress, "critique", 0.0)
+    critique = assess(analysis, song)
+    json_path, md_path = write_critique(critique, out_dir)
+    report(progress, "critique", 1.0)
+    return {"json": str(json_path), "markdown": str(md_path), "overall": critique.overall,
+            "scores": {d.name: d.score for d in critique.dimensions},
+            "key_moments": critique.harmonyset_key_moments}
 
 
 def notes_per_bar(song: Song, n_bars: int) -> float:

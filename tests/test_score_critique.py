@@ -1,0 +1,49 @@
+"""`score` plans with the cut-locked planner and critiques its own result."""
+import json
+
+import numpy as np
+import pytest
+
+from cuesmith.engine import Engine
+from cuesmith.engine.music.midi_io import read_midi
+from media import Shot, make_video
+from vmusprod_helpers import shipped_model
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    shipped_model()
+    folder = tmp_path_factory.mktemp("score")
+    shots = [Shot(2.3, "warm", 0.3), Shot(1.7, "cold", 0.8), Shot(2.6, "forest", 0.2)]
+    truth = make_video(folder / "clip.mp4", shots)
+    result = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(folder / "out"),
+                                            "seed": 3, "stems": False})
+    return truth, result, folder / "out"
+
+
+def test_cuts_fall_on_beats_of_the_written_midi(scored):
+    truth, result, _ = scored
+    song = read_midi(result.variations[0].midi)
+    beats = np.array([song.tick_to_seconds(t) for t, _ in song.beats(song.end_tick)])
+    for cut in truth.cuts:
+        assert np.abs(beats - cut).min() <= 1 / 30, f"no beat within a frame of the cut at {cut} s"
+
+
+def test_score_writes_its_critique(scored):
+    _, result, out = scored
+    critique = json.loads((out / "critique.json").read_text())
+    assert critique["schema"] == "cuesmith.critique"
+    assert (out / "critique.md").read_text().startswith("# Critique")
+    assert result.critique["json"] == str(out / "critique.json")
+    assert set(result.critique["scores"]) == {d["name"] for d in critique["dimensions"]}
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["critique"]["overall"] == critique["overall"]
+
+
+def test_a_second_score_keeps_the_first_critique(scored, tmp_path):
+    truth, result, out = scored
+    before = (out / "critique.json").read_bytes()
+    again = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(out), "seed": 4,
+                                           "stems": False})
+    assert (out / "critique.json").read_bytes() == before
+    assert again.critique["json"] == str(out / "critique-2.json")
