@@ -124,7 +124,7 @@ def end_to_end() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip30.mp4"
-        shots = [Shot(6.0), Shot(5.0, mood="cold", speed=0.8), Shot(7.0, mood="dark"), Shot(6.0, speed=1.2),
+        shots = [Shot(6.0), Shot(5.0, mood="cold", speed=0.8), Shot(7.0, mood="dusk"), Shot(6.0, speed=1.2),
                  Shot(6.0, mood="cold")]
         make_video(clip, shots, fps=30, size=(1280, 720))
         env = {"CUESMITH_CACHE_DIR": str(tmp / "cache")}
