@@ -98,30 +98,35 @@ def run_score(args: argparse.Namespace) -> int:
 def run_analyze(args: argparse.Namespace) -> int:
     from .api import Engine
 
+    check_json_path(args.json)
     bar = TerminalProgress()
     try:
         analysis = Engine(use_cache=not args.no_cache).analyze(
             args.video, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
-    print(analysis.summary())
-    if args.json:
-        write_json_atomic(args.json, analysis.to_dict())
-        print(f"wrote {args.json}")
-    return 0
+    return show(analysis, args.json)
 
 
 @command("inspect")
 def run_inspect(args: argparse.Namespace) -> int:
     from .music.inspect import inspect_file
 
-    if args.json is not None and args.json.is_dir():
-        raise CuesmithError("is a folder; --json needs a file path", args.json)
-    result = inspect_file(args.music)  # an Inspection (MIDI) or an AudioAnalysis
+    check_json_path(args.json)
+    return show(inspect_file(args.music), args.json)  # an Inspection (MIDI) or an AudioAnalysis
+
+
+def check_json_path(path: Optional[Path]) -> None:
+    if path is not None and path.is_dir():
+        raise CuesmithError("is a folder; --json needs a file path", path)
+
+
+def show(result, json_path: Optional[Path]) -> int:
+    """Print a result's summary; with --json, write its full dict there."""
     print(result.summary())
-    if args.json:
-        write_json_atomic(args.json, result.to_dict())
-        print(f"wrote {args.json}")
+    if json_path:
+        write_json_atomic(json_path, result.to_dict())
+        print(f"wrote {json_path}")
     return 0
 
 
