@@ -47,7 +47,11 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
 
     torch.set_num_threads(2)
     manifest = json.loads((MODEL / "manifest.json").read_text())
-    net, _ = load_checkpoint(Path(manifest["stages"][stage].get("checkpoint", RUN / stage / "best.pt")))
+    checkpoint = ROOT / manifest["stages"][stage].get("checkpoint", RUN / stage / "best.pt")
+    if not checkpoint.is_file():  # training checkpoints live in out/, not in the repository
+        return [f"Decode step: skipped, the torch checkpoint {checkpoint.relative_to(ROOT)} is not on this "
+                "machine (run the training command in models/vmusprod/manifest.json first)."]
+    net, _ = load_checkpoint(checkpoint)
     c = net.config
     files = manifest["stages"][stage]["files"]
     memory_len = 300
