@@ -10,14 +10,7 @@ from cuesmith.engine.music.tokens import (PITCH, STAGES, TYPE, TokenType, TokenV
                                           quantize)
 
 
-def have_data() -> bool:
-    try:
-        return (dataset.pop909.data_root() / "701" / "701.mid").is_file()
-    except CuesmithError:
-        return False
-
-
-needs_data = pytest.mark.skipif(not have_data(), reason="POP909 data not found (set CUESMITH_POP909)")
+from pop909_marks import needs_data  # noqa: E402
 
 
 def small_song() -> Song:

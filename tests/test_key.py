@@ -11,11 +11,7 @@ Q = 480
 MAJOR_SCALE = [0, 2, 4, 5, 7, 9, 11]
 
 
-def have_data() -> bool:
-    try:
-        return (pop909.data_root() / "701" / "701.mid").is_file()
-    except Exception:
-        return False
+from pop909_marks import needs_data  # noqa: E402
 
 
 def cadence_song(tonic: int, minor: bool = False) -> Song:
@@ -66,7 +62,7 @@ def test_stored_model_says_how_it_was_fitted():
     assert weights.shape == (2, 24) and bias.shape == (2,)
 
 
-@pytest.mark.skipif(not have_data(), reason="POP909 data not found (set CUESMITH_POP909)")
+@needs_data
 def test_fitted_beats_krumhansl_on_a_few_validation_songs():
     numbers = range(781, 801)
     songs = [pop909.load_song(n).song for n in numbers]

@@ -10,14 +10,7 @@ from cuesmith.engine.music.midi_io import read_midi
 from cuesmith.engine.music.score import TICKS_PER_BEAT, Note, Part, Song, TempoChange
 
 
-def have_data() -> bool:
-    try:
-        return (pop909.data_root() / "701" / "701.mid").is_file()
-    except Exception:
-        return False
-
-
-needs_data = pytest.mark.skipif(not have_data(), reason="POP909 data not found (set CUESMITH_POP909)")
+from pop909_marks import needs_data  # noqa: E402
 Q = TICKS_PER_BEAT
 
 

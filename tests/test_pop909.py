@@ -11,14 +11,7 @@ from cuesmith.engine.music.score import TICKS_PER_BEAT, Key
 from cuesmith.engine.music.tokens import STAGES, decode, encode, quantize, stage_notes
 
 
-def have_data() -> bool:
-    try:
-        return (pop909.data_root() / "701" / "701.mid").is_file()
-    except CuesmithError:
-        return False
-
-
-needs_data = pytest.mark.skipif(not have_data(), reason="POP909 data not found (set CUESMITH_POP909)")
+from pop909_marks import needs_data  # noqa: E402
 
 
 @pytest.mark.parametrize("label, expected", [
