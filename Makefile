@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml setup.py packaging/apt-packages.txt packaging/install-s
 	bash packaging/install-system.sh packaging/apt-packages.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	# train: torch (CPU) for the tests that train a tiny model; llm: llama-cpp-python (compiles, ~7 min once)
-	$(BIN)/python -m pip install --quiet -e '.[dev,train,llm]'
+	# train: torch (CPU) for the tests that train a tiny model; llm: llama-cpp-python (compiles, ~7 min once);
+	# gui: the PyQt6 panel; timeline: OpenTimelineIO and its EDL/XML adapters
+	$(BIN)/python -m pip install --quiet -e '.[dev,train,llm,gui,timeline]'
 	# tinysoundfont's pyaudio dependency needs portaudio headers and is only for live playback
 	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont
 	touch $@

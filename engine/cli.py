@@ -17,6 +17,15 @@ from .progress import TerminalProgress
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
+# Commands that live with the room they belong to: each module has
+# `add_arguments(parser)` and `main(args) -> int`, imported only when used.
+ROOM_COMMANDS = {
+    "serve": ("cuesmith.plugin_bridge.server", "run the engine service: OSC over UDP/TCP and WebSocket"),
+    "send": ("cuesmith.plugin_bridge.client", "send one request to a running engine and print its replies"),
+    "hosts": ("cuesmith.plugin_bridge.hosts", "install the Resolve, Premiere, Reaper and Ableton scripts"),
+    "panel": ("cuesmith.gui.panel", "open the side panel (PyQt6)"),
+}
+
 
 def command(name: str):
     def register(fn: Callable[[argparse.Namespace], int]):
@@ -56,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     critique.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
 
     score = sub.add_parser("score", help="MIDI (chords, melody, accompaniment) and stems for a video clip")
-    score.add_argument("video", type=Path)
+    score.add_argument("video", type=Path, nargs="?")
+    score.add_argument("--timeline", type=Path, metavar="FILE",
+                       help="score a timeline (EDL, FCP7 XML, FCPXML, .otio): clip boundaries are cuts")
     score.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder (existing files are never replaced)")
     score.add_argument("--variations", type=int, default=1, metavar="N", help="variations, one batch (default 1)")
@@ -72,7 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--int8", action="store_true", help="run the int8 decoders")
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
     score.add_argument("--models", type=Path, metavar="DIR", help="a vmusprod model folder to use")
+
+    for name, (_, help_text) in ROOM_COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)  # its own parser reads the rest
     return parser
+
+
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    """The built-in commands parse here; a room's command parses the rest with the room's own parser."""
+    import importlib
+
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command not in ROOM_COMMANDS:
+        return parser.parse_args(argv)  # unknown arguments are an error, as usual
+    module, help_text = ROOM_COMMANDS[args.command]
+    room = argparse.ArgumentParser(prog=f"cuesmith {args.command}", description=help_text)
+    importlib.import_module(module).add_arguments(room)
+    room_args = room.parse_args(rest)
+    room_args.command, room_args.room_module = args.command, module
+    return room_args
 
 
 @command("score")
@@ -80,6 +110,8 @@ def run_score(args: argparse.Namespace) -> int:
     from .api import Engine
     from .schema import ScoreRequest
 
+    if (args.video is None) == (args.timeline is None):
+        raise CuesmithError("give a VIDEO or --timeline FILE (one of them)")
     request = ScoreRequest(video=str(args.video), out_dir=str(args.out), variations=args.variations,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
@@ -170,8 +202,12 @@ def critique_summary(critique) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
+        if getattr(args, "room_module", None):
+            import importlib
+
+            return importlib.import_module(args.room_module).main(args)
         return COMMANDS[args.command](args)
     except CuesmithError as error:
         print(f"cuesmith {args.command}: {error}", file=sys.stderr)

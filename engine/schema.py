@@ -31,8 +31,8 @@ def _check_version(values: dict, what: str) -> None:
 
 @dataclass
 class ScoreRequest:
-    video: str
-    out_dir: str
+    video: str = ""  # one clip; or `clips`
+    out_dir: str = ""  # the service fills it in under its output root when empty
     family: str = "vmusprod"
     variations: int = 1
     seed: int = 0
@@ -46,9 +46,18 @@ class ScoreRequest:
     top_p: float = 0.95
     int8: bool = False  # run the int8 decoders
     stems: bool = True
+    # A timeline scored as one piece: [{"video": path, "start": s, "end": s}, ...] in timeline order;
+    # each clip boundary is a cut. `timeline` names the file they came from (EDL, XML, .otio), if any.
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    timeline: Optional[str] = None
     schema_version: int = SCHEMA_VERSION
 
     def validate(self) -> "ScoreRequest":
+        if bool(self.video) == bool(self.clips):
+            raise CuesmithError("a score request needs either a video or a list of clips, not both")
+        for clip in self.clips:
+            if not isinstance(clip, dict) or not isinstance(clip.get("video"), str):
+                raise CuesmithError('each clip needs a "video" path (and optional "start", "end" seconds)')
         if self.family not in FAMILIES:
             raise CuesmithError(f"unknown model family {self.family!r} (expected {', '.join(FAMILIES)})")
         if not 1 <= self.variations <= 16:
@@ -69,6 +78,33 @@ class ScoreRequest:
     @classmethod
     def from_dict(cls, values: dict) -> "ScoreRequest":
         _check_version(values, "score request")
+        return cls(**_known(cls, values)).validate()
+
+
+@dataclass
+class CritiqueRequest:
+    """Critique `music` (MIDI or audio; empty: the clip's own audio track) against `video`."""
+    video: str
+    music: str = ""
+    out_dir: str = ""  # the service fills it in under its output root when empty
+    notes: str = ""  # what the clip is about
+    start: Optional[float] = None
+    end: Optional[float] = None
+    schema_version: int = SCHEMA_VERSION
+
+    def validate(self) -> "CritiqueRequest":
+        if not self.video:
+            raise CuesmithError("a critique request needs a video")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CritiqueRequest":
+        _check_version(values, "critique request")
+        if "video" not in values:
+            raise CuesmithError("a critique request needs a video")
         return cls(**_known(cls, values)).validate()
 
 

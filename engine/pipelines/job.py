@@ -36,6 +36,8 @@ def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], 
     request.validate()
     timings: dict[str, float] = {}
     began = time.perf_counter()
+    if not request.out_dir:
+        raise CuesmithError("a score request needs an out_dir (the folder its files go to)")
     out_dir = Path(request.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise CuesmithError("exists and is not a folder; --out needs a folder", out_dir)
