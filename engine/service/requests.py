@@ -1,0 +1,127 @@
+"""Checking a job's request before it is accepted: schema, JSON value types, input files, out_dir.
+
+A request that passes comes back as a plain dict with absolute input paths and
+its out_dir resolved under the output root, ready to be journaled and run
+after a restart from any working directory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+
+from ..errors import CuesmithError
+from ..schema import SCHEMA_VERSION, CritiqueRequest, ScoreRequest
+
+
+@dataclass
+class AnalyzeRequest:
+    """Analyse `video` (cuts, motion, colour, tempo range); analysis.json goes to out_dir."""
+    video: str
+    start: Optional[float] = None
+    end: Optional[float] = None
+    out_dir: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AnalyzeRequest":
+        if values.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise CuesmithError(f"analyze request has schema_version {values['schema_version']}; "
+                                f"this cuesmith reads {SCHEMA_VERSION}")
+        if not values.get("video"):
+            raise CuesmithError("an analyze request needs a video")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest}
+
+
+def prepare_request(kind: str, values: Any, job_id: str, output_root: Path) -> dict[str, Any]:
+    """The request of a new job as it will be journaled; a CuesmithError if it cannot be run."""
+    if kind not in REQUEST_TYPES:
+        raise CuesmithError(f"unknown job kind {kind!r} (expected {', '.join(REQUEST_TYPES)})")
+    if not isinstance(values, dict):
+        raise CuesmithError(f"a {kind} request is a JSON object, got {type(values).__name__}")
+    request_type = REQUEST_TYPES[kind]
+    check_value_types(request_type, values, kind)
+    try:
+        request = request_type.from_dict(values)
+    except (TypeError, ValueError) as error:  # a value the schema's checks could not compare
+        raise CuesmithError(f"bad {kind} request: {error}") from None
+    checked = request.to_dict()
+    absolute_inputs(checked)
+    checked["out_dir"] = str(resolve_out_dir(checked.get("out_dir") or "", output_root, job_id))
+    return checked
+
+
+def check_value_types(request_type: type, values: dict, kind: str) -> None:
+    """Each known field holds a JSON value of its declared type (ints for int, numbers for float, ...)."""
+    hints = get_type_hints(request_type)
+    for name, value in values.items():
+        if name in hints and not fits(value, hints[name]):
+            raise CuesmithError(f"{kind} request: {name} must be {type_name(hints[name])}, got {value!r}")
+
+
+def fits(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin is Union:
+        return any(fits(value, option) for option in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, dict):
+        return isinstance(value, origin)
+    return True  # Any
+
+
+def type_name(hint: Any) -> str:
+    if get_origin(hint) is Union:
+        return " or ".join(type_name(option) for option in get_args(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null", list: "a list", dict: "an object"}
+    return names.get(get_origin(hint) or hint, str(hint))
+
+
+def absolute_inputs(request: dict[str, Any]) -> None:
+    """Input files made absolute (the engine may restart elsewhere) and checked to exist."""
+    for key in ("video", "music", "timeline"):
+        if request.get(key):
+            request[key] = existing_file(request[key])
+    for clip in request.get("clips") or []:
+        clip["video"] = existing_file(clip["video"])
+
+
+def existing_file(path: str) -> str:
+    absolute = Path(path).expanduser().absolute()
+    if not absolute.is_file():
+        reason = "is a folder, not a file" if absolute.is_dir() else "no such file"
+        raise CuesmithError(reason, absolute)
+    return str(absolute)
+
+
+def resolve_out_dir(out_dir: str, output_root: Path, job_id: str) -> Path:
+    """Empty: <root>/<job_id>; relative: under the root; absolute: must resolve inside the root."""
+    root = output_root.resolve()
+    if not out_dir:
+        return root / job_id
+    wanted = Path(out_dir).expanduser()
+    resolved = (wanted if wanted.is_absolute() else root / wanted).resolve()
+    if not resolved.is_relative_to(root):
+        raise CuesmithError(f"out_dir is outside the output root {root}", out_dir,
+                            hint="leave out_dir empty, give a folder relative to the root, or start the engine "
+                                 "with another --output-root")
+    if resolved.exists() and not resolved.is_dir():
+        raise CuesmithError("out_dir exists and is not a folder", resolved)
+    return resolved
