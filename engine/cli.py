@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("video", type=Path, nargs="?")
     score.add_argument("--timeline", type=Path, metavar="FILE",
                        help="score a timeline (EDL, FCP7 XML, FCPXML, .otio): clip boundaries are cuts")
+    score.add_argument("--media-dir", type=Path, metavar="DIR",
+                       help="folder to look for a timeline's media in (by file, clip or reel name)")
+    score.add_argument("--rate", type=float, metavar="FPS",
+                       help="an EDL's frame rate (default: its first clip's media)")
     score.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder (existing files are never replaced)")
     score.add_argument("--variations", type=int, default=1, metavar="N", help="variations, one batch (default 1)")
@@ -112,7 +116,8 @@ def run_score(args: argparse.Namespace) -> int:
 
     if (args.video is None) == (args.timeline is None):
         raise CuesmithError("give a VIDEO or --timeline FILE (one of them)")
-    request = ScoreRequest(video=str(args.video), out_dir=str(args.out), variations=args.variations,
+    source = {"video": str(args.video)} if args.timeline is None else timeline_source(args)
+    request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
                            top_p=args.top_p, int8=args.int8, stems=not args.no_stems)
@@ -123,7 +128,22 @@ def run_score(args: argparse.Namespace) -> int:
         bar.close()
     print(result.summary())
     print(f"wrote {result.result_json}")
+    if args.timeline is not None:
+        from ..plugin_bridge.timeline import write_scored_timeline
+
+        written = write_scored_timeline(args.timeline, result, args.out, media_dir=args.media_dir, rate=args.rate)
+        print(f"wrote {written}")
     return 0
+
+
+def timeline_source(args: argparse.Namespace) -> dict:
+    """The clips of --timeline (read, media found) for a ScoreRequest; --start/--end do not apply."""
+    from ..plugin_bridge.timeline import read_timeline
+
+    if args.start is not None or args.end is not None:
+        raise CuesmithError("--start/--end apply to a VIDEO; a timeline's clips carry their own ranges")
+    timeline = read_timeline(args.timeline, media_dir=args.media_dir, rate=args.rate)
+    return {"clips": timeline.clip_dicts(), "timeline": str(args.timeline)}
 
 
 @command("analyze")

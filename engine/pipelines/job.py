@@ -44,7 +44,12 @@ def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], 
     generator = model(request.int8)  # first: a missing model stops the job before any work
     timings["load_models"] = _since(began)
     t = time.perf_counter()
-    analysis = analyze(request.video, request.start, request.end, progress)
+    if request.clips:  # a timeline: one analysis on the timeline's clock, each clip boundary a cut
+        from ..video.sequence import analyze_clips
+
+        analysis = analyze_clips(request.clips, analyze, progress, request.timeline)
+    else:
+        analysis = analyze(request.video, request.start, request.end, progress)
     timings["analyze"] = _since(t)
     t = time.perf_counter()
     plan = plan_for(analysis, request)
