@@ -1,0 +1,148 @@
+"""`cuesmith serve`: the job service behind OSC over UDP and TCP (SLIP) and WebSocket (docs/osc.md)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from cuesmith.engine.errors import CuesmithError
+
+DEFAULT_PORT = 9470
+DEFAULT_WS_PORT = 9471
+STATUS_INTERVAL = 3.0  # seconds between printed progress lines of one job
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("cuesmith"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP and TCP port (default 9470; 0: any)")
+    parser.add_argument("--ws-port", type=int, default=DEFAULT_WS_PORT, help="WebSocket port (default 9471; 0: any)")
+    parser.add_argument("--token", help="a shared secret every request must carry as token=SECRET")
+    parser.add_argument("--output-root", type=Path, metavar="DIR",
+                        help="jobs write only under this folder (default <user data dir>/cuesmith/jobs)")
+    parser.add_argument("--journal", type=Path, metavar="FILE",
+                        help="the SQLite job journal (default <user data dir>/cuesmith/journal.sqlite)")
+    parser.add_argument("--max-running", type=int, default=1, metavar="N", help="jobs run at once (default 1)")
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    ws_port: int = DEFAULT_WS_PORT
+    token: Optional[str] = None
+    output_root: Optional[Path] = None
+    journal: Optional[Path] = None
+    max_running: int = 1
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ServeConfig":
+        return cls(args.host, args.port, args.ws_port, args.token, args.output_root, args.journal, args.max_running)
+
+    def check(self) -> "ServeConfig":
+        for name, port in (("--port", self.port), ("--ws-port", self.ws_port)):
+            if not 0 <= port <= 65535:
+                raise CuesmithError(f"{name} must be 0..65535, got {port}")
+        if self.max_running < 1:
+            raise CuesmithError(f"--max-running must be at least 1, got {self.max_running}")
+        if self.token is not None and not self.token:
+            raise CuesmithError("--token must not be empty")
+        self.output_root = (self.output_root or data_dir() / "jobs").expanduser().absolute()
+        self.journal = (self.journal or data_dir() / "journal.sqlite").expanduser().absolute()
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(args: argparse.Namespace) -> int:
+    config = ServeConfig.from_args(args).check()
+    if not is_loopback(config.host) and config.token is None:
+        print(f"cuesmith serve: warning: listening on {config.host} without --token: anyone who can reach "
+              "this address can submit jobs", file=sys.stderr)
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        raise CuesmithError(f"cannot listen on {config.host}: {error.strerror or error}",
+                            hint="another engine may be running; pick other ports with --port/--ws-port") from None
+    return 0
+
+
+async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> None:
+    """Run until SIGINT/SIGTERM: bind, subscribe, resume the journal's unfinished jobs, answer."""
+    from cuesmith.engine.service import JobService
+
+    from .protocol import Dispatcher, Router
+    from .transports import start_transports
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    service = JobService(journal=config.journal, output_root=config.output_root, max_running=config.max_running)
+    router = Router(call_soon=loop.call_soon_threadsafe)
+    dispatcher = Dispatcher(service, router, token=config.token)
+    listening = await start_transports(dispatcher, config.host, config.port, config.ws_port)
+    log = StatusLog()
+    unsubscribe = [service.subscribe(router.deliver), service.subscribe(log)]
+    resumed = service.start()
+    print(f"cuesmith serve: listening udp+tcp {listening.host}:{listening.port}, "
+          f"ws ws://{listening.host}:{listening.ws_port}/; output root {config.output_root}; "
+          f"journal {config.journal}; providers {json.dumps(service.providers(), default=str)}; "
+          f"resumed {len(resumed)} job(s)" + ("; token required" if config.token else ""), flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        print("cuesmith serve: stopping", flush=True)
+        listening.close()
+        for cancel in unsubscribe:
+            cancel()
+        await loop.run_in_executor(None, lambda: service.stop(wait=True))
+        print("cuesmith serve: stopped", flush=True)
+
+
+class StatusLog:
+    """One line per job event that matters; progress at most every few seconds per job."""
+
+    def __init__(self, interval: float = STATUS_INTERVAL):
+        self.interval = interval
+        self.last_progress: dict[str, float] = {}
+
+    def __call__(self, event) -> None:
+        line = self.line(event)
+        if line:
+            print(f"cuesmith serve: job {event.job_id} ({event.kind}) {line}", flush=True)
+
+    def line(self, event) -> str:
+        if event.event == "progress":
+            now = time.monotonic()
+            if now - self.last_progress.get(event.job_id, -1e9) < self.interval:
+                return ""
+            self.last_progress[event.job_id] = now
+            return f"{event.stage} {100 * (event.fraction or 0):.0f}%"
+        self.last_progress.pop(event.job_id, None)
+        return {"accepted": f"accepted, replies to {event.reply_to}",
+                "started": "started",
+                "result": f"done: {event.result}",
+                "failed": f"failed: {event.message}",
+                "cancelled": "cancelled"}.get(event.event, "")
