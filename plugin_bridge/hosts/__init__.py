@@ -37,9 +37,10 @@ class Part:
     note: str = ""
 
 
-PREMIERE_CEP = [(f"premiere/cep/{p}", p) for p in ("CSXS/manifest.xml", "index.html", "main.js", "core.js",
-                                                      "host.jsx")]
-PREMIERE_UXP = [(f"premiere/uxp/{p}", p) for p in ("manifest.json", "index.html", "main.js", "core.js")]
+PREMIERE_CEP = [(f"premiere/cep/{p}", p) for p in ("CSXS/manifest.xml", "index.html", "main.js", "host.jsx")]
+PREMIERE_CEP.append(("premiere/core.js", "core.js"))
+PREMIERE_UXP = [(f"premiere/uxp/{p}", p) for p in ("manifest.json", "index.html", "main.js")]
+PREMIERE_UXP.append(("premiere/core.js", "core.js"))
 DATA = {"Linux": "~/.local/share/cuesmith/hosts", "Darwin": "~/Library/Application Support/cuesmith/hosts",
         "Windows": "%LOCALAPPDATA%/cuesmith/hosts"}
 
