@@ -125,8 +125,9 @@ def adapter_for(path: Path) -> str:
     return adapter
 
 
-def load(path: Path, adapter: str, rate: Optional[float]) -> otio.schema.Timeline:
-    options = {"rate": rate} if adapter == "cmx_3600" else {}
+def load(path: Path, adapter: str, rate: Optional[float], probe: bool = False) -> otio.schema.Timeline:
+    """`probe`: an EDL read at a guessed rate only to learn its media names (durations may not match)."""
+    options = {"rate": rate, "ignore_timecode_mismatch": probe} if adapter == "cmx_3600" else {}
     try:
         timeline = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
     except Exception as error:  # the adapters raise anything from ValueError to ParseError
@@ -148,7 +149,7 @@ def first_line(error: Exception) -> str:
 
 def edl_rate(path: Path, media_dir: Optional[Path]) -> float:
     """An EDL carries no frame rate: take the first clip's media's (24 when no media can be probed)."""
-    timeline = load(path, "cmx_3600", EDL_PROBE_RATE)
+    timeline = load(path, "cmx_3600", EDL_PROBE_RATE, probe=True)
     for item, _ in video_items(timeline, path)[0]:
         media = find_media(item, path, media_dir)
         if media is not None and media.is_file():
