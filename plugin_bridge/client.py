@@ -357,8 +357,9 @@ class WebSocketLink:
     def __init__(self, host: str, port: int, timeout: float, on_packet: Callable[[bytes], None]):
         from websockets.sync.client import connect
 
+        # entered like `with connect(...)` (websockets >= 16 warns on a bare connect); closed by close()
         self.ws = connect(f"ws://{host}:{port}/", open_timeout=timeout, max_size=4 * MAX_PACKET,
-                          compression=None)
+                          compression=None).__enter__()
         self.closed = False
         self.on_packet = on_packet
         threading.Thread(target=self._receive, name="cuesmith-ws", daemon=True).start()

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import signal
 import sys
 import time
@@ -96,13 +97,13 @@ async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> N
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, stop)
     service = JobService(journal=config.journal, output_root=config.output_root, max_running=config.max_running)
     router = Router(call_soon=loop.call_soon_threadsafe)
     dispatcher = Dispatcher(service, router, token=config.token)
     listening = await start_transports(dispatcher, config.host, config.port, config.ws_port)
     log = StatusLog()
-    unsubscribe = [service.subscribe(router.deliver), service.subscribe(log)]
+    unsubscribe = [service.subscribe(log), service.subscribe(router.deliver)]
     resumed = service.start()
     print(f"cuesmith serve: listening udp+tcp {listening.host}:{listening.port}, "
           f"ws ws://{listening.host}:{listening.ws_port}/; output root {config.output_root}; "
@@ -113,12 +114,21 @@ async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> N
     try:
         await stop.wait()
     finally:
-        print("cuesmith serve: stopping", flush=True)
         listening.close()
         for cancel in unsubscribe:
             cancel()
         await loop.run_in_executor(None, lambda: service.stop(wait=True))
         print("cuesmith serve: stopped", flush=True)
+
+
+def on_signal(stop: asyncio.Event) -> None:
+    """The first signal finishes the running jobs (queued ones stay in the journal); a second stops now,
+    leaving the running jobs to run again at the next start."""
+    if stop.is_set():
+        print("cuesmith serve: stopped without finishing the running jobs", flush=True)
+        os._exit(130)
+    print("cuesmith serve: stopping after the running jobs (signal again to stop now)", flush=True)
+    stop.set()
 
 
 class StatusLog:
