@@ -168,6 +168,8 @@ SAY_DRY = {"install": "would install", "update": "would update", "unchanged": "u
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("install",), default="install",
+                        help="install (the default; --list only lists)")
     parser.add_argument("--host", choices=HOSTS + ("all",), default="all", help="which host's files (default all)")
     parser.add_argument("--dest", type=Path, metavar="DIR",
                         help="install into DIR/<host> instead of each host's standard folder")

@@ -1,8 +1,9 @@
 -- cuesmith_lib.lua: what the Resolve and Reaper Lua scripts share (installed next to each of them).
 --
 -- Lua in Resolve and Reaper has no sockets, so a request goes through `cuesmith send`, run with io.popen;
--- it prints one JSON line per reply/event ({"event": "accepted"|"progress"|"result"|"failed"|"cancelled"|
--- "error", "job_id", "stage", "fraction", "kind", "result", "message"}). Also here: a small JSON codec
+-- it prints one JSON line per reply ({"reply": "accepted"|"error", "job_id", "code", "message"}) and per job
+-- event ({"event": "progress"|"result"|"failed"|"cancelled", "job_id", "stage", "fraction", "kind", "result",
+-- "message"}). Also here: a small JSON codec
 -- (neither host ships one) and the mapping from score time to timeline time. Written for Lua 5.1
 -- (Resolve's LuaJIT) through 5.4 (Reaper).
 local M = {}
@@ -205,6 +206,7 @@ function M.send(kind, request, on_event)
   local final, other = nil, {}
   for line in pipe:lines() do
     local ok, event = pcall(M.decode, line)
+    if ok and type(event) == "table" then event.event = event.event or event.reply end  -- replies say "reply"
     if ok and type(event) == "table" and event.event then
       if on_event then on_event(event) end
       if M.FINAL[event.event] then final = event end
