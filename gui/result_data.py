@@ -119,7 +119,9 @@ def load_result(path: str | Path) -> ResultData:
             return critique_result(path, values)
         if "variations" in values:
             return score_result(path, values)
-    except CuesmithError:
+    except CuesmithError as error:
+        if error.path is None:  # the schema's own check: name the file
+            raise CuesmithError(f"malformed result: {error}", path) from None
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise CuesmithError(f"malformed result: {describe(error)}", path) from None
