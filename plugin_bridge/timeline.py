@@ -103,7 +103,7 @@ def read_timeline(path: str | Path, media_dir: str | Path | None = None,
         rate = edl_rate(path, media_dir)
     timeline = load(path, adapter, rate)
     items, offset = video_items(timeline, path)
-    clips = [resolve_clip(item, record, timeline, path, media_dir) for item, record in items]
+    clips = [resolve_clip(item, record, path, media_dir) for item, record in items]
     global_start = timeline.global_start_time.to_seconds() if timeline.global_start_time else 0.0
     for clip in clips:
         clip.record_start += global_start + offset
@@ -206,8 +206,8 @@ def is_black(clip: schema.Clip) -> bool:
     return isinstance(ref, schema.GeneratorReference) and ref.generator_kind.lower() in ("black", "solid")
 
 
-def resolve_clip(clip: schema.Clip, record: opentime.TimeRange, timeline, path: Path,
-                 media_dir: Optional[Path]) -> TimelineClip:
+def resolve_clip(clip: schema.Clip, record: opentime.TimeRange, path: Path, media_dir: Optional[Path]
+                 ) -> TimelineClip:
     media = find_media(clip, path, media_dir)
     if media is None or not media.is_file():
         tried = f" (tried {media})" if media is not None else ""
@@ -297,12 +297,23 @@ def write_scored_timeline(timeline_path: str | Path, result, out_dir: str | Path
     rate = timeline_rate(timeline, rate)
     items, offset = video_items(timeline, path)
     first = items[0][1].start_time.to_seconds() + offset  # stack time of the first clip
+    absolute_media(timeline, path)
     score = score_clip(result, rate, path.stem)
     add_markers(score, result, rate)
     add_score_track(timeline, score, first, rate)
     text = to_string(timeline, adapter, rate)
     out = unused_path(Path(out_dir) / f"{path.stem}-scored{path.suffix.lower()}")
     return write_bytes_atomic(out, text.encode("utf-8"))
+
+
+def absolute_media(timeline, path: Path) -> None:
+    """Relative media paths made absolute: the scored timeline is written to another folder."""
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        url = getattr(ref, "target_url", None) or ""
+        if isinstance(ref, schema.ExternalReference) and url and not urlparse(url).scheme \
+                and not Path(url).is_absolute() and (path.parent / url).is_file():
+            ref.target_url = str((path.parent / url).resolve())
 
 
 def scored_rate(result) -> Optional[float]:
@@ -327,7 +338,7 @@ def score_clip(result, rate: float, name: str) -> schema.Clip:
 
 
 def add_markers(clip: schema.Clip, result, rate: float) -> None:
-    markers = [marker(f"{m['kind']} {m['grade']}", m["time"], rate, GRADE_COLOURS.get(m["grade"], "RED"))
+    markers = [marker(f"{m['kind']} {m['grade']}", m["time"], rate, GRADE_COLOURS.get(m["grade"], schema.MarkerColor.RED))
                for m in key_moments(result)]
     markers += [marker(f"section {n}", seconds, rate, SECTION_COLOUR) for n, seconds in section_starts(result)]
     clip.markers.extend(sorted(markers, key=lambda m: m.marked_range.start_time.value))
@@ -375,16 +386,14 @@ def to_string(timeline, adapter: str, rate: float) -> str:
 
 def edl_string(timeline, rate: float) -> str:
     """The video events, then the score's audio event, numbered on: the EDL adapter writes one track per list."""
-    video = [t for t in timeline.video_tracks() if t.enabled][:1]
+    video = next(t for t in timeline.video_tracks() if t.enabled)
     score = timeline.tracks[-1]
-    for clip in score.find_clips():
+    for clip in score.find_clips():  # an EDL names files by path, not URL
         clip.media_reference.target_url = otio.url_utils.filepath_from_url(clip.media_reference.target_url)
-        for m in clip.markers:
-            m.name = m.name.upper()
     texts = []
-    for first in (video[0], score):
-        rest = [t for t in (video[0], score) if t is not first]
-        part = schema.Timeline(name=timeline.name, tracks=[copy.deepcopy(first), *map(copy.deepcopy, rest)])
+    for track, other in ((video, score), (score, video)):
+        # the adapter writes the first track only, and wants exactly one video track in the timeline
+        part = schema.Timeline(name=timeline.name, tracks=[copy.deepcopy(track), copy.deepcopy(other)])
         try:
             texts.append(otio.adapters.write_to_string(part, adapter_name="cmx_3600", rate=rate))
         except Exception as error:

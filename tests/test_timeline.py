@@ -207,6 +207,27 @@ def test_written_timeline_never_replaces_a_file(project, scored):
     assert source.read_bytes() == before
 
 
+def test_written_timeline_finds_the_media_from_its_new_folder(project, scored, tmp_path):
+    written = write_scored_timeline(timeline_file(project, ".otio"), scored[".otio"], tmp_path)  # relative media
+    assert [c.media for c in read_timeline(written).clips] == [c.media for c in read_timeline(
+        timeline_file(project, ".otio")).clips]
+
+
+def test_the_top_video_track_wins(project, tmp_path):
+    timeline = otio_timeline(project / "media", absolute=True)
+    top = schema.Track(name="V2", kind=schema.TrackKind.Video)
+    top.append(schema.Gap(source_range=span(0, 3.0)))
+    reference = schema.ExternalReference(target_url=str((project / "media" / "c.mp4").resolve()))
+    top.append(schema.Clip(name="insert", media_reference=reference, source_range=span(2.0, 3.0)))
+    timeline.tracks.append(top)
+    path = tmp_path / "two.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    clips = read_timeline(path).clips
+    assert [c.name for c in clips] == ["a", "b", "insert", "b", "c"]
+    assert [round(c.record_start - HOUR, 3) for c in clips] == [0.0, 2.5, 3.0, 4.0, 4.5]
+    assert (clips[3].source_start, clips[3].source_end) == pytest.approx((1.5, 2.0))  # b after the insert
+
+
 def test_a_gap_is_held_and_the_next_clip_is_a_cut(project, tmp_path):
     path = tmp_path / "gap.otio"
     otio.adapters.write_to_file(otio_timeline(project / "media", absolute=True, gap_before_c=1.0), str(path))
