@@ -140,3 +140,46 @@ def test_resolve_lua_scores_the_selection_through_cuesmith_send(engine, media, i
     check_resolve_calls(calls)
     result, _ = job_files([c for c in calls if c[0] == "ImportMedia"][0][1][0])
     assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]
+
+
+# --- REAPER --------------------------------------------------------------------------------------
+
+def reaper_scene(media: Path, **extra) -> dict:
+    """Clip A at 10 s of the project, B at 13 s (a 1 s gap), and a selected audio item that is not video."""
+    items = [{"path": str(media / c["file"]), "type": "VIDEO", "position": 10.0 + c["record"],
+              "length": c["end"] - c["start"], "offset": c["start"], "rate": 1.0, "selected": True} for c in CLIPS]
+    items.append({"path": str(media / "voice.wav"), "type": "WAVE", "position": 10.0, "length": 4.0,
+                  "selected": True})
+    return {"items": items, "tracks": 2, **extra}
+
+
+def test_reaper_inserts_midi_stems_and_markers_at_the_clips(engine, media, installed, tmp_path):
+    calls, console = run_lua("reaper_fake.lua", reaper_scene(media), installed / "reaper" / "cuesmith_score.lua",
+                             engine_env(engine), tmp_path)
+    assert "accepted" in console
+    inserted = [c for c in calls if c[0] == "InsertMedia"]
+    assert [c[0] for c in calls if c[0] == "InsertTrackAtIndex"] == ["InsertTrackAtIndex"] * len(inserted)
+    midi, stems = inserted[0], inserted[1:]
+    result, critique = job_files(stems[0][1])
+    assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]  # not the audio item
+    assert midi[1] == result["variations"][0]["midi"] and midi[4] == "cuesmith MIDI"
+    assert {c[1] for c in stems} == {p for n, p in result["variations"][0]["stems"].items() if n != "mix"}
+    assert all(c[3] == pytest.approx(10.0) for c in inserted)  # at the first clip's position
+    markers = [(c[1], c[2]) for c in calls if c[0] == "AddProjectMarker2"]
+    assert [round(p, 3) for p, _ in markers] == [round(10.0 + timeline_seconds(m["time"]), 3)
+                                                 for m in critique["key_moments"]]
+    assert [n.split()[1] for _, n in markers] == [m["grade"] for m in critique["key_moments"]]
+    assert calls[-1][0] == "Undo_EndBlock"
+
+
+def test_reaper_without_a_selection_scores_the_time_selection(engine, media, installed, tmp_path):
+    scene = reaper_scene(media, time_selection=[10.5, 14.0])
+    for item in scene["items"]:
+        item["selected"] = False
+    calls, _ = run_lua("reaper_fake.lua", scene, installed / "reaper" / "cuesmith_score.lua",
+                       engine_env(engine, CUESMITH_PLACE="mix"), tmp_path)
+    inserted = [c for c in calls if c[0] == "InsertMedia"]
+    assert len(inserted) == 2 and Path(inserted[1][1]).name == "mix.wav"  # the MIDI and the mix only
+    result, _ = job_files(inserted[1][1])
+    assert request_clips(result) == [("a.mp4", 1.0, 2.5), ("b.mp4", 0.0, 1.0)]  # cut to the time selection
+    assert all(c[3] == pytest.approx(10.5) for c in inserted)
