@@ -183,3 +183,66 @@ def test_reaper_without_a_selection_scores_the_time_selection(engine, media, ins
     result, _ = job_files(inserted[1][1])
     assert request_clips(result) == [("a.mp4", 1.0, 2.5), ("b.mp4", 0.0, 1.0)]  # cut to the time selection
     assert all(c[3] == pytest.approx(10.5) for c in inserted)
+
+
+# --- Premiere Pro (UXP over WebSocket, CEP over UDP) ---------------------------------------------
+
+def premiere_scene(media: Path, select: bool) -> dict:
+    """Clip A at 20 s of the sequence, B at 23 s, and the linked audio of A (selected, not video)."""
+    clips = [{"path": str(media / c["file"]), "start": 20.0 + c["record"], "end": 20.0 + c["record"] + c["end"]
+              - c["start"], "in": c["start"], "out": c["end"], "video": True, "selected": select} for c in CLIPS]
+    clips.insert(1, {**clips[0], "video": False})
+    return {"clips": clips, "audio_tracks": 2}
+
+
+def run_panel(kind: str, scene: dict, installed: Path, env: dict, tmp_path: Path) -> dict:
+    scene_path, log = tmp_path / "scene.json", tmp_path / "log.json"
+    scene_path.write_text(json.dumps(scene))
+    done = subprocess.run(["node", "--experimental-websocket", "--no-warnings", str(FAKES / "run_premiere.js"), kind,
+                           str(installed / f"premiere-{kind}"), str(scene_path), str(log)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    logged = json.loads(log.read_text())
+    assert done.returncode == 0 and "error" not in logged, done.stdout + done.stderr + logged.get("error", "")
+    return logged
+
+
+def check_premiere_plan(plan: dict) -> tuple[dict, dict]:
+    result, critique = job_files(plan["audio"][0]["path"])
+    assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]
+    assert {a["path"] for a in plan["audio"]} == {p for n, p in result["variations"][0]["stems"].items() if n != "mix"}
+    assert all(a["seconds"] == pytest.approx(20.0) for a in plan["audio"])
+    assert [round(m["seconds"], 3) for m in plan["markers"]] == [round(20.0 + timeline_seconds(m["time"]), 3)
+                                                                 for m in critique["key_moments"]]
+    assert plan["midi"] == result["variations"][0]["midi"]
+    return result, critique
+
+
+def test_premiere_uxp_panel_over_websocket(engine, media, installed, tmp_path):
+    env = engine_env(engine, CUESMITH_WS_URL=f"ws://{engine.host}:{engine.ws_port}/")
+    logged = run_panel("uxp", premiere_scene(media, select=True), installed, env, tmp_path)
+    assert any("accepted" in line for line in logged["lines"])
+    plan = logged["plan"]
+    _, critique = check_premiere_plan(plan)
+    (imported, paths, into_root), (_, name, actions) = logged["calls"]
+    assert imported == "importFiles" and sorted(paths) == sorted(a["path"] for a in plan["audio"]) and into_root
+    inserts = [a for a in actions if a["action"] == "insert"]
+    assert [(a["path"], a["seconds"], a["audioTrack"]) for a in inserts] == \
+        [(a["path"], a["seconds"], 2 + i) for i, a in enumerate(plan["audio"])]  # new tracks after A1, A2
+    markers = [a for a in actions if a["action"] == "marker"]
+    assert [(round(m["seconds"], 3), m["comments"]) for m in markers] == \
+        [(round(m["seconds"], 3), m["note"]) for m in plan["markers"]]
+    assert [m["name"].split()[1] for m in markers] == [m["grade"] for m in critique["key_moments"]]
+
+
+def test_premiere_cep_panel_over_udp_with_extendscript(engine, media, installed, tmp_path):
+    logged = run_panel("cep", premiere_scene(media, select=False), installed, engine_env(engine), tmp_path)
+    plan = logged["plan"]
+    _, critique = check_premiere_plan(plan)  # nothing selected: every clip of the video tracks
+    overwrites = [c for c in logged["calls"] if c[0] == "overwriteClip"]
+    assert [(c[2], c[3]) for c in overwrites] == [(a["path"], a["seconds"]) for a in plan["audio"]]
+    # A2 was free; then one new track per further stem, made with the QE DOM
+    assert [c[1] for c in overwrites] == list(range(1, 1 + len(overwrites)))
+    assert sum(c[0] == "addTracks" for c in logged["calls"]) == len(overwrites) - 1
+    colours = {"A": 0, "B": 4, "C": 1}
+    assert [(round(m["seconds"], 3), m["colour"]) for m in logged["markers"]] == \
+        [(round(20.0 + timeline_seconds(m["time"]), 3), colours[m["grade"]]) for m in critique["key_moments"]]
