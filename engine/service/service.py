@@ -82,7 +82,7 @@ class JobService:
             self._workers = [threading.Thread(target=self._work, args=(self._generation,), name=f"cuesmith-job-{i}",
                                               daemon=True) for i in range(self.max_running)]
         for record in failed:
-            self._emit(JobEvent(record.id, "failed", record.kind, message=record.error, reply_to=record.reply_to))
+            self._announce(record)
         for worker in self._workers:
             worker.start()
         return recovered
@@ -147,7 +147,7 @@ class JobService:
                 self._running[job_id].set()
                 return record
             record = self._finish(job_id, "cancelled")  # queued, or left "running" by a dead engine
-        self._emit(JobEvent(job_id, "cancelled", record.kind, reply_to=record.reply_to))
+        self._announce(record)
         return record
 
     def get(self, job_id: str) -> Optional[JobRecord]:
@@ -263,21 +263,25 @@ class JobService:
         """Journal the outcome, send its event, then wake `wait` (so a waiter has seen every event)."""
         with self._lock:
             self._running.pop(record.id, None)
-            self._settling.add(record.id)
-            self._finish(record.id, state, result=result, error=error)
-        event = {"done": "result", "failed": "failed", "cancelled": "cancelled"}[state]
-        self._emit(JobEvent(record.id, event, record.kind, result=result, message=error, reply_to=record.reply_to))
+            ended = self._finish(record.id, state, result=result, error=error)
+        self._announce(ended)
+
+    def _announce(self, record: JobRecord) -> None:
+        """Send a finished job's last event, then let `wait` return it."""
+        event = {"done": "result", "failed": "failed", "cancelled": "cancelled"}[record.state]
+        self._emit(JobEvent(record.id, event, record.kind, result=record.result, message=record.error,
+                            reply_to=record.reply_to))
         with self._lock:
             self._settling.discard(record.id)
             self._lock.notify_all()
 
     def _finish(self, job_id: str, state: str, result: str = "", error: str = "") -> JobRecord:
-        """Journal the final state and wake `wait`; the caller holds the lock."""
+        """Journal the final state; the caller holds the lock, then calls `_announce`."""
+        self._settling.add(job_id)
         fields = {"state": state, "result": result, "error": error, "updated": time.time()}
         if state == "done":
             fields["fraction"] = 1.0
         self.journal.update(job_id, **fields)
-        self._lock.notify_all()
         return self.journal.get(job_id)
 
     def _known(self, job_id: str) -> JobRecord:
