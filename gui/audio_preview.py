@@ -24,6 +24,7 @@ class AudioPreview(QWidget):
         self.player.setAudioOutput(self.output)
         self.stem = QComboBox()
         self.stem.setAccessibleName("stem to preview")
+        self.stem.setPlaceholderText("no audio to preview")
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("Play or pause (Space)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -58,6 +59,7 @@ class AudioPreview(QWidget):
         self.stem.clear()
         for name, path in stems.items():
             self.stem.addItem(name, path)
+        self.stem.setCurrentIndex(0 if stems else -1)  # with a placeholder text Qt selects none by itself
         self.stem.blockSignals(False)
         self.setEnabled(bool(stems))
         self.player.setSource(QUrl())

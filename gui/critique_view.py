@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from .result_data import Critique, Dimension
 
@@ -15,6 +15,8 @@ def label(text: str, name: str = "", wrap: bool = True) -> QLabel:
     widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if name:
         widget.setObjectName(name)
+    if wrap:  # never squeezed below the height its wrapped text needs
+        widget.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     return widget
 
 
@@ -22,6 +24,7 @@ class DimensionCard(QFrame):
     def __init__(self, dimension: Dimension, parent=None):
         super().__init__(parent)
         self.setObjectName("card")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.dimension = dimension
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
@@ -37,6 +40,13 @@ class DimensionCard(QFrame):
         layout.addWidget(label(labels, "dim"))
         self.prose = label(dimension.prose)
         layout.addWidget(self.prose)
+
+    def resizeEvent(self, event) -> None:
+        # Word-wrapped labels in a scroll area get the height of a wider line; ask for what this width needs.
+        super().resizeEvent(event)
+        needed = self.layout().heightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
 
 
 class CritiqueView(QWidget):

@@ -182,6 +182,7 @@ class PanelWindow(QMainWindow):
             if origin == "regenerate":
                 self.regenerate.add_job(job_id, title)
             self.jobs.add_job(info)
+            self.say(f"submitted {title} (job {job_id})")
 
         def refused(message: str) -> None:
             self.jobs.add_failed_submit(title, message)
@@ -200,6 +201,8 @@ class PanelWindow(QMainWindow):
 
     def on_event(self, event: dict) -> None:
         self.jobs.on_event(event)
+        if event.get("event") in ("result", "failed", "cancelled"):
+            self.link.refresh()  # the queued/running counts
         job_id = str(event.get("job_id", ""))
         info = self.jobs_info.get(job_id)
         if info is None or info.origin != "regenerate":

@@ -96,10 +96,13 @@ class RegenerateView(QWidget):
         self.button.clicked.connect(self.submit)
 
     def build(self) -> None:
-        tempo = QHBoxLayout()
-        tempo.addWidget(self.tempo_low)
-        tempo.addWidget(label("to", wrap=False))
-        tempo.addWidget(self.tempo_high)
+        tempo = QWidget()
+        row = QHBoxLayout(tempo)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.tempo_low)
+        row.addWidget(label("to", wrap=False))
+        row.addWidget(self.tempo_high)
+        tempo.setFocusProxy(self.tempo_low)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for text, field in (("&Tempo range", tempo), ("&Mode", self.mode), ("&Density", self.density),

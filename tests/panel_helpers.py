@@ -62,7 +62,8 @@ def save_screenshot(widget, name: str) -> Path:
     """Grab `widget` to tests/output/screenshots/<name>.png and check it is not blank."""
     from PyQt6.QtWidgets import QApplication
 
-    QApplication.processEvents()
+    for _ in range(3):  # layouts settle in passes (a scroll bar appears, wrapped text grows)
+        QApplication.processEvents()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     image = widget.grab().toImage()
     path = SCREENSHOTS / f"{name}.png"

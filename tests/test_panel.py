@@ -62,6 +62,8 @@ def test_result_view_shows_the_real_critique_and_music(view, scored):  # noqa: F
         len([c for c in song.chords if not c.is_none])
     stems = [view.preview.stem.itemText(i) for i in range(view.preview.stem.count())]
     assert stems[0] == "mix" and set(stems) == set(result.variations[0].stems)
+    assert view.preview.stem.currentText() == "mix"
+    assert view.preview.player.source().toLocalFile() == result.variations[0].stems["mix"]
     save_screenshot(view, "result_view")
 
 

@@ -1,0 +1,106 @@
+"""The panel against a real `cuesmith serve` (tests/bridge_helpers.py): submit a generated clip, watch the
+progress reach the end, see the critique and the piano roll filled from the real result; a failing job,
+a cancelled one, and an engine the panel starts itself."""
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge_helpers import engine_process, free_udp_port, short_clip  # noqa: F401
+from panel_helpers import dark_app, save_screenshot, settings_store  # noqa: F401
+
+from cuesmith.engine.music.midi_io import read_midi
+
+JOB_TIMEOUT = 120_000  # ms: a score of a 3 s clip on two busy cores
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return short_clip(tmp_path_factory.mktemp("panel-clip") / "clip.mp4")
+
+
+@pytest.fixture
+def panel(qtbot, dark_app, settings_store, engine_process):  # noqa: F811
+    from cuesmith.gui.panel import PanelWindow
+
+    window = PanelWindow(settings_store, overrides={"host": engine_process.host, "port": engine_process.port,
+                                                    "start_engine": False})
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.link.connected, timeout=15000)
+    yield window
+    window.close()
+
+
+def progress_recorder(panel):
+    seen = []
+    panel.link.event.connect(lambda e: seen.append(e) if e.get("event") == "progress" else None)
+    return seen
+
+
+def test_a_submitted_clip_fills_the_result_view(panel, clip, qtbot, engine_process):  # noqa: F811
+    assert "engine" in panel.engine_label.text() and str(engine_process.port) in panel.engine_label.text()
+    qtbot.waitUntil(lambda: "providers: CPU" in panel.engine_info.text(), timeout=15000)
+    progress = progress_recorder(panel)
+    with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT) as filled:
+        panel.jobs.on_files([str(clip)])
+    row = next(iter(panel.jobs.rows.values()))
+    assert row.info.state == "done" and row.bar.value() == 1000
+    assert progress and max(e["fraction"] for e in progress) > 0.5
+    result_json = Path(filled.args[0])
+    assert result_json.name == "result.json" and engine_process.output_root in result_json.parents
+    result = json.loads(result_json.read_text())
+    critique = json.loads(Path(result["critique"]["json"]).read_text())
+    view = panel.result_view
+    assert panel.tabs.currentWidget() is view
+    assert {c.dimension.name: c.bar.value() for c in view.critique.cards} == \
+        {d["name"]: 0 if d["score"] is None else round(10 * d["score"]) for d in critique["dimensions"]}
+    assert [m.grade for m in view.strip.moments] == [m["grade"] for m in critique["key_moments"]]
+    song = read_midi(result["variations"][0]["midi"])
+    assert view.roll.note_count == sum(len(p.notes) for p in song.parts) > 0
+    assert view.handle_widgets()[0].mime().urls()[0].toLocalFile() == result["variations"][0]["midi"]
+    save_screenshot(panel, "live_result")
+    panel.tabs.setCurrentWidget(panel.jobs)
+    save_screenshot(panel, "live_jobs")
+
+
+def test_a_failing_job_is_shown_in_plain_words_and_the_panel_goes_on(panel, clip, tmp_path, qtbot):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("this is not a video")
+    panel.jobs.on_files([str(broken)])
+    qtbot.waitUntil(lambda: any(r.info.state == "failed" for r in panel.jobs.rows.values()), timeout=JOB_TIMEOUT)
+    row = next(r for r in panel.jobs.rows.values() if r.info.state == "failed")
+    assert row.message.isVisible() and "broken.mp4" in row.message.text()
+    assert "Traceback" not in row.message.text()
+    save_screenshot(panel, "job_failed")
+    with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT):
+        panel.jobs.on_files([str(clip)])
+
+
+def test_a_queued_job_can_be_cancelled(panel, clip, qtbot):
+    panel.jobs.on_files([str(clip), str(clip)])
+    qtbot.waitUntil(lambda: len(panel.jobs.rows) == 2, timeout=15000)
+    second = list(panel.jobs.rows.values())[-1]
+    second.cancel.click()
+    qtbot.waitUntil(lambda: second.info.state in ("cancelled", "done"), timeout=JOB_TIMEOUT)
+    assert second.info.state == "cancelled" and second.bar.format() == "cancelled"
+
+
+def test_the_panel_starts_an_engine_when_none_answers(qtbot, dark_app, settings_store, tmp_path,  # noqa: F811
+                                                      monkeypatch):
+    from cuesmith.gui.panel import PanelWindow
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the started engine's journal stays private
+    monkeypatch.setenv("CUESMITH_CACHE_DIR", str(tmp_path / "cache"))
+    window = PanelWindow(settings_store, overrides={"port": free_udp_port(), "start_engine": True,
+                                                    "output_folder": str(tmp_path / "jobs")})
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.link.connected or "down" in window.engine_label.text(), timeout=60000)
+    assert window.link.connected, window.engine_label.text()
+    assert "started an engine" in window.engine_label.text()
+    process = window.link.process
+    assert process.poll() is None
+    save_screenshot(window, "engine_started")
+    window.close()
+    assert process.poll() is not None, "the panel stops the engine it started"
