@@ -148,15 +148,11 @@ def first_line(error: Exception) -> str:
 
 
 def edl_rate(path: Path, media_dir: Optional[Path]) -> float:
-    """An EDL carries no frame rate: take the first clip's media's (24 when no media can be probed)."""
+    """An EDL carries no frame rate: take its first clip's media's (24 when FFmpeg finds none)."""
     timeline = load(path, "cmx_3600", EDL_PROBE_RATE, probe=True)
-    for item, _ in video_items(timeline, path)[0]:
-        media = find_media(item, path, media_dir)
-        if media is not None and media.is_file():
-            fps = media_fps(media)
-            if fps:
-                return timecode_rate(fps)
-    return 24.0
+    first = video_items(timeline, path)[0][0][0]
+    fps = media_fps(located_media(first, path, media_dir))
+    return timecode_rate(fps) if fps else 24.0
 
 
 def media_fps(media: Path) -> Optional[float]:
@@ -208,11 +204,7 @@ def is_black(clip: schema.Clip) -> bool:
 
 def resolve_clip(clip: schema.Clip, record: opentime.TimeRange, path: Path, media_dir: Optional[Path]
                  ) -> TimelineClip:
-    media = find_media(clip, path, media_dir)
-    if media is None or not media.is_file():
-        tried = f" (tried {media})" if media is not None else ""
-        raise CuesmithError(f"clip {clip.name!r}: media not found{tried}", path,
-                            "give the folder with --media-dir" if media_dir is None else None)
+    media = located_media(clip, path, media_dir)
     source = clip.trimmed_range()
     origin = media_origin(clip)
     start = source.start_time.to_seconds() - origin
@@ -221,6 +213,15 @@ def resolve_clip(clip: schema.Clip, record: opentime.TimeRange, path: Path, medi
         raise CuesmithError(f"clip {clip.name!r} starts before its media ({start:.3f} s)", path)
     return TimelineClip(clip.name, media.resolve(), max(0.0, start), end, record.start_time.to_seconds(),
                         record.end_time_exclusive().to_seconds())
+
+
+def located_media(clip: schema.Clip, path: Path, media_dir: Optional[Path]) -> Path:
+    media = find_media(clip, path, media_dir)
+    if media is None or not media.is_file():
+        tried = f" (tried {media})" if media is not None else ""
+        raise CuesmithError(f"clip {clip.name!r}: media not found{tried}", path,
+                            "give the folder with --media-dir" if media_dir is None else None)
+    return media
 
 
 def media_origin(clip: schema.Clip) -> float:
@@ -242,7 +243,7 @@ def find_media(clip: schema.Clip, path: Path, media_dir: Optional[Path]) -> Opti
                             "; only clips of media files can be scored".replace(" ()", ""), path)
     tried = []
     for name in names:
-        for candidate in candidates(name, path.parent, media_dir):
+        for candidate in candidates(name, path.resolve().parent, media_dir):
             if candidate.is_file():
                 return candidate
             tried.append(candidate)
