@@ -24,7 +24,7 @@ def view(qtbot, dark_app):  # noqa: F811
 
 @pytest.fixture
 def panel(qtbot, dark_app, settings_store):  # noqa: F811
-    from cuesmith.gui.panel import PanelWindow
+    from cuesmith.gui.window import PanelWindow
 
     window = PanelWindow(settings_store, overrides={"start_engine": False, "port": free_port()}, connect=False)
     qtbot.addWidget(window)

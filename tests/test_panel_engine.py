@@ -21,7 +21,7 @@ def clip(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def panel(qtbot, dark_app, settings_store, engine_process):  # noqa: F811
-    from cuesmith.gui.panel import PanelWindow
+    from cuesmith.gui.window import PanelWindow
 
     window = PanelWindow(settings_store, overrides={"host": engine_process.host, "port": engine_process.port,
                                                     "start_engine": False})
@@ -88,7 +88,7 @@ def test_a_queued_job_can_be_cancelled(panel, clip, qtbot):
 
 def test_the_panel_starts_an_engine_when_none_answers(qtbot, dark_app, settings_store, tmp_path,  # noqa: F811
                                                       monkeypatch):
-    from cuesmith.gui.panel import PanelWindow
+    from cuesmith.gui.window import PanelWindow
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the started engine's journal stays private
     monkeypatch.setenv("CUESMITH_CACHE_DIR", str(tmp_path / "cache"))
