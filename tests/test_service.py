@@ -336,3 +336,16 @@ def test_status_helpers(service):
     assert "CPUExecutionProvider" in service.providers()["available"]
     assert any(Path(m, "manifest.json").is_file() for m in service.models())
     assert service.counts() == {state: 0 for state in JOB_STATES}
+
+
+def test_one_running_engine_per_journal(tmp_path, engine):
+    first = JobService(tmp_path / "journal.sqlite", tmp_path / "root", engine=engine)
+    second = JobService(tmp_path / "journal.sqlite", tmp_path / "root", engine=engine)
+    first.start()
+    try:
+        with pytest.raises(CuesmithError, match="in use by another running engine"):
+            second.start()
+    finally:
+        first.stop()
+    second.start()  # free again once the first one stopped
+    second.stop()

@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
+from filelock import FileLock, Timeout
+
 from ..errors import CuesmithError
 from .journal import Journal
 from .kinds import RUNNERS
@@ -61,6 +63,8 @@ class JobService:
         self.output_root = Path(output_root).expanduser().resolve()
         self.output_root.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal)
+        # held while started: a second engine on this journal would run the first one's jobs again
+        self._owner = FileLock(f"{self.journal.path}.lock", timeout=0, thread_local=False)
         self.max_running, self.max_attempts = max_running, max_attempts
         self._lock = threading.Condition()  # queue, running jobs, state changes; taken before the journal's lock
         self._queue: list[tuple[int, int, str]] = []  # (-priority, seq, job_id): a heap
@@ -77,6 +81,11 @@ class JobService:
         with self._lock:
             if self._workers:
                 return []
+            try:
+                self._owner.acquire()
+            except Timeout:
+                raise CuesmithError("the job journal is in use by another running engine", self.journal.path,
+                                    hint="stop that engine first, or give this one another journal") from None
             self._generation += 1
             recovered, failed = self._recover()
             self._workers = [threading.Thread(target=self._work, args=(self._generation,), name=f"cuesmith-job-{i}",
@@ -89,7 +98,7 @@ class JobService:
 
     def stop(self, wait: bool = True) -> None:
         """Stop the workers. wait=True: after their current jobs; wait=False: now, cancelling the running jobs.
-        Queued jobs stay queued in the journal for the next start."""
+        Queued jobs stay queued in the journal for the next start; the journal is free for another engine."""
         with self._lock:
             self._generation += 1
             if not wait:
@@ -100,6 +109,8 @@ class JobService:
         if wait:
             for worker in workers:
                 worker.join()
+        if self._owner.is_locked:
+            self._owner.release()
 
     def _recover(self) -> tuple[list[JobRecord], list[JobRecord]]:
         recovered, failed = [], []
