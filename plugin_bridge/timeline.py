@@ -206,7 +206,7 @@ def resolve_clip(clip: schema.Clip, record: opentime.TimeRange, path: Path, medi
                  ) -> TimelineClip:
     media = located_media(clip, path, media_dir)
     source = clip.trimmed_range()
-    origin = media_origin(clip)
+    origin = media_origin(clip) if has_available_range(clip) else timecode_origin(media, source.start_time)
     start = source.start_time.to_seconds() - origin
     end = start + source.duration.to_seconds()
     if start < -1e-6:
@@ -224,11 +224,36 @@ def located_media(clip: schema.Clip, path: Path, media_dir: Optional[Path]) -> P
     return media
 
 
+def has_available_range(clip: schema.Clip) -> bool:
+    return getattr(clip.media_reference, "available_range", None) is not None
+
+
 def media_origin(clip: schema.Clip) -> float:
     """Seconds of media time at the file's first frame (a start timecode), from the available range."""
-    ref = clip.media_reference
-    available = getattr(ref, "available_range", None)
-    return available.start_time.to_seconds() if available is not None else 0.0
+    return clip.media_reference.available_range.start_time.to_seconds()
+
+
+def timecode_origin(media: Path, source_start: opentime.RationalTime) -> float:
+    """The media file's start timecode in seconds when the source range is in timecode (starts at or after
+    it, as an EDL's source timecode of camera media does); 0 when the range counts from the file start."""
+    tag = media_timecode(media)
+    try:
+        origin = opentime.from_timecode(tag, source_start.rate).to_seconds() if tag else 0.0
+    except ValueError:  # a timecode at another rate than the timeline's: count from the file start
+        return 0.0
+    return origin if source_start.to_seconds() >= origin - 1e-6 else 0.0
+
+
+def media_timecode(media: Path) -> Optional[str]:
+    """The "timecode" tag of a stream (a QuickTime tmcd track, MXF) or of the container."""
+    import av
+
+    try:
+        with av.open(str(media), metadata_errors="ignore") as container:
+            tags = [*(s.metadata for s in container.streams), container.metadata]
+    except av.error.FFmpegError:
+        return None
+    return next((t["timecode"] for t in tags if t.get("timecode")), None)
 
 
 def find_media(clip: schema.Clip, path: Path, media_dir: Optional[Path]) -> Optional[Path]:

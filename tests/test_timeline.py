@@ -244,6 +244,31 @@ def test_a_gap_is_held_and_the_next_clip_is_a_cut(project, tmp_path):
     assert analysis.info.path == str(path)
 
 
+def with_timecode(source: Path, target: Path, timecode: str) -> Path:
+    """`source` re-encoded into a QuickTime file with a start timecode (a tmcd track), as cameras write them."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        out = dst.add_stream("libx264", rate=RATE)
+        out.width, out.height, out.pix_fmt = src.streams.video[0].width, src.streams.video[0].height, "yuv420p"
+        out.metadata["timecode"] = timecode
+        for i, frame in enumerate(src.decode(video=0)):
+            picture = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            picture.pts = i
+            dst.mux(out.encode(picture))
+        dst.mux(out.encode(None))
+    return target
+
+
+def test_edl_source_timecode_counts_from_the_media_start_timecode(project, tmp_path):
+    with_timecode(project / "media" / "a.mp4", tmp_path / "a.mov", "01:00:00:00")
+    edl = tmp_path / "camera.edl"
+    edl.write_text(EDL.splitlines(keepends=True)[0] + "\n001  A        V     C        "
+                   "01:00:00:15 01:00:03:00 01:00:00:00 01:00:02:15\n* FROM CLIP NAME:  a.mov\n")
+    clip, = read_timeline(edl).clips
+    assert (clip.source_start, clip.source_end) == pytest.approx((0.5, 3.0), abs=FRAME / 2)
+
+
 # -- bad input: one line, exit 2, nothing written --------------------------------------------------------
 
 def write_otio(path: Path, clips: list[schema.Clip]) -> Path:
