@@ -246,3 +246,222 @@ def test_premiere_cep_panel_over_udp_with_extendscript(engine, media, installed,
     colours = {"A": 0, "B": 4, "C": 1}
     assert [(round(m["seconds"], 3), m["colour"]) for m in logged["markers"]] == \
         [(round(20.0 + timeline_seconds(m["time"]), 3), colours[m["grade"]]) for m in critique["key_moments"]]
+
+
+# --- the scripts' own codecs against real implementations ----------------------------------------
+
+def load_installed_resolve(installed: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cuesmith_score_resolve", installed / "resolve" / "cuesmith_score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_resolve_osc_codec_agrees_with_python_osc(installed):
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    script = load_installed_resolve(installed)
+    ours = OscMessage(script.osc_message("/cuesmith/score", "t1", '{"video": "/é.mp4"}', 7, 0.5, "token=x"))
+    assert (ours.address, ours.params) == ("/cuesmith/score", ["t1", '{"video": "/é.mp4"}', 7, 0.5, "token=x"])
+    builder = OscMessageBuilder("/cuesmith/progress")
+    for value in ("job1", "generate", 0.25, 3):
+        builder.add_arg(value)
+    assert script.osc_parse(builder.build().dgram) == ("/cuesmith/progress", ["job1", "generate", 0.25, 3])
+
+
+def test_a_long_request_travels_as_a_json_file(installed):
+    script = load_installed_resolve(installed)
+    request = script.build_request([{"video": f"/media/reel/clip-{i:03d}.mov", "start": i, "end": i + 1.5}
+                                    for i in range(40)])
+    argument = script.request_argument(request)
+    try:
+        assert argument.endswith(".json") and json.loads(Path(argument).read_text()) == request
+    finally:
+        Path(argument).unlink()
+    short = script.request_argument(script.build_request([{"video": "/a.mp4", "start": 0, "end": 1}]))
+    assert json.loads(short)["clips"][0]["video"] == "/a.mp4"
+
+
+def test_premiere_core_osc_codec_agrees_with_python_osc(installed):
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder("/cuesmith/result")
+    for value in ("job1", "score", "/out/é/result.json"):
+        builder.add_arg(value)
+    script = f"""
+      const core = require({json.dumps(str(installed / "premiere-cep" / "core.js"))});
+      const parsed = core.oscParse(Buffer.from({json.dumps(builder.build().dgram.hex())}, "hex"));
+      const built = Buffer.from(core.oscMessage("/cuesmith/score", ["t1", "{{}}", 3, 0.5])).toString("hex");
+      console.log(JSON.stringify({{parsed, built}}));"""
+    out = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+    assert out["parsed"] == {"address": "/cuesmith/result", "args": ["job1", "score", "/out/é/result.json"]}
+    theirs = OscMessage(bytes.fromhex(out["built"]))
+    assert (theirs.address, theirs.params) == ("/cuesmith/score", ["t1", "{}", 3, 0.5])
+
+
+def test_lua_json_round_trips_through_python(installed, tmp_path):
+    value = {"text": 'quote " back \\ tab \t é 🎬', "list": [1, 2.5, -300, True, False], "nested": {"a": {"b": []}}}
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(value, ensure_ascii=True))
+    script = (f'local lib = dofile({json.dumps(str(installed / "reaper" / "cuesmith_lib.lua"))}) '
+              f'local v = lib.read_json({json.dumps(str(source))}) '
+              'v.nested.a.b = nil io.write(lib.encode(v))')
+    out = subprocess.run(["lua5.4", "-e", script], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == {**value, "nested": {"a": {}}}
+
+
+def test_lua_send_reports_an_engine_that_is_not_there(installed, tmp_path):
+    from bridge_helpers import free_udp_port
+
+    script = (f'local lib = dofile({json.dumps(str(installed / "reaper" / "cuesmith_lib.lua"))}) '
+              'local r, why = lib.score({{video = "/nowhere.mp4", start = 0, ["end"] = 1}}, print) '
+              'io.write(tostring(r) .. "|" .. why)')
+    env = {**os.environ, "CUESMITH_PORT": str(free_udp_port())}
+    done = subprocess.run(["lua5.4", "-e", script], capture_output=True, text=True, env=env, timeout=60)
+    result, why = done.stdout.rsplit("|", 1)
+    assert result.endswith("nil") and why.startswith("error: ") and len(why.splitlines()) == 1
+
+
+# --- Ableton -------------------------------------------------------------------------------------
+
+def test_ableton_patch_is_a_wired_max_patcher_listening_for_results(installed):
+    patcher = json.loads((installed / "ableton" / "cuesmith_receiver.maxpat").read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    for line in patcher["lines"]:
+        (source, outlet), (destination, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
+        assert outlet < boxes[source]["numoutlets"] and inlet < boxes[destination]["numinlets"]
+    texts = [b.get("text", "") for b in boxes.values()]
+    assert "udpreceive 9480" in texts and any(t.startswith("route /cuesmith/result") for t in texts)
+    assert "reply=9480" in (installed / "ableton" / "README.md").read_text()
+
+
+# --- cuesmith hosts install ----------------------------------------------------------------------
+
+def hosts(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), "hosts", *args], capture_output=True, text=True, timeout=60)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_install_puts_every_host_file_in_place_and_is_idempotent(tmp_path):
+    first = hosts("install", "--dest", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    files = snapshot(tmp_path)
+    shipped = ROOT / "plugin_bridge" / "hosts"
+    assert files["resolve/cuesmith_score.py"] == (shipped / "resolve" / "cuesmith_score.py").read_bytes()
+    assert files["premiere-cep/CSXS/manifest.xml"] == (shipped / "premiere" / "cep" / "CSXS" / "manifest.xml").read_bytes()
+    assert files["premiere-uxp/core.js"] == files["premiere-cep/core.js"] == (shipped / "premiere" / "core.js").read_bytes()
+    assert f'M.BIN = "{CLI}"'.encode() in files["reaper/cuesmith_lib.lua"]  # the scripts find this cuesmith
+    installed_lines = [l for l in first.stdout.splitlines() if ": installed: " in l]
+    assert len(installed_lines) == len([f for f in files if not f.endswith(".cuesmith-install.json")]) == 16
+    second = hosts("install", "--dest", str(tmp_path))
+    assert second.returncode == 0 and ": installed: " not in second.stdout and ": unchanged: " in second.stdout
+    assert snapshot(tmp_path) == files
+
+
+def test_install_never_overwrites_a_file_the_user_changed(tmp_path):
+    assert hosts("install", "--host", "reaper", "--dest", str(tmp_path)).returncode == 0
+    script = tmp_path / "reaper" / "cuesmith_score.lua"
+    script.write_text("-- my own tweaks\n")
+    foreign = tmp_path / "resolve" / "cuesmith_score.py"  # there before cuesmith, never installed by it
+    foreign.parent.mkdir()
+    foreign.write_text("print('mine')\n")
+    again = hosts("install", "--dest", str(tmp_path))
+    assert again.returncode == 0
+    assert script.read_text() == "-- my own tweaks\n" and foreign.read_text() == "print('mine')\n"
+    assert f"kept your changed file (not replaced; move it away and re-run to update): {script}" in again.stdout
+    assert f"{foreign}" in again.stdout and "2 file(s) you changed were kept" in again.stderr
+    assert (tmp_path / "resolve" / "cuesmith_score_lua.lua").exists()  # the rest was installed
+
+
+def test_install_updates_an_older_copy_it_wrote_itself(tmp_path):
+    assert hosts("install", "--host", "ableton", "--dest", str(tmp_path)).returncode == 0
+    readme, manifest = tmp_path / "ableton" / "README.md", tmp_path / "ableton" / ".cuesmith-install.json"
+    old = b"# an older cuesmith README\n"
+    readme.write_bytes(old)
+    recorded = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**recorded, "README.md": __import__("hashlib").sha256(old).hexdigest()}))
+    done = hosts("install", "--host", "ableton", "--dest", str(tmp_path))
+    assert f"ableton: updated: {readme}" in done.stdout
+    assert readme.read_bytes() == (ROOT / "plugin_bridge" / "hosts" / "ableton" / "README.md").read_bytes()
+
+
+def test_dry_run_writes_nothing_and_list_names_the_standard_folders(tmp_path):
+    done = hosts("install", "--dest", str(tmp_path / "d"), "--dry-run")
+    assert done.returncode == 0 and "would install" in done.stdout and not (tmp_path / "d").exists()
+    listed = hosts("--list", "--host", "resolve")
+    assert listed.returncode == 0 and "Fusion/Scripts/Utility" in listed.stdout and "reaper" not in listed.stdout
+
+
+def test_standard_folders_per_system():
+    from cuesmith.plugin_bridge.hosts import PARTS, standard_folder
+
+    env = {"HOME": "/home/u", "APPDATA": "C:/Users/u/AppData/Roaming"}
+    resolve, reaper = PARTS["resolve"][0], PARTS["reaper"][0]
+    assert standard_folder(resolve, "Linux", env) == Path("/home/u/.local/share/DaVinciResolve/Fusion/Scripts/Utility")
+    assert standard_folder(resolve, "Darwin", env) == Path(
+        "/home/u/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts/Utility")
+    assert standard_folder(reaper, "Windows", env) == Path("C:/Users/u/AppData/Roaming/REAPER/Scripts/cuesmith")
+    cep = PARTS["premiere"][0]
+    assert standard_folder(cep, "Darwin", env) == Path(
+        "/home/u/Library/Application Support/Adobe/CEP/extensions/com.cuesmith.panel")
+
+
+def test_dest_that_is_a_file_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "resolve"
+    blocker.write_text("not a folder")
+    done = hosts("install", "--host", "resolve", "--dest", str(tmp_path))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "not a folder" in done.stderr
+    assert blocker.read_text() == "not a folder"
+
+
+def test_bare_hosts_command_asks_what_to_do():
+    done = hosts()
+    assert done.returncode == 2 and "cuesmith hosts install" in done.stderr
+
+
+def test_premiere_manifests_declare_what_the_panels_need(installed):
+    import xml.etree.ElementTree as ElementTree
+
+    uxp = json.loads((installed / "premiere-uxp" / "manifest.json").read_text())
+    assert "ws://127.0.0.1:9471" in uxp["requiredPermissions"]["network"]["domains"]
+    assert uxp["host"]["app"] == "premierepro" and uxp["main"] == "index.html"
+    cep = ElementTree.parse(installed / "premiere-cep" / "CSXS" / "manifest.xml").getroot()
+    assert cep.find(".//ScriptPath").text == "./host.jsx" and cep.find(".//MainPath").text == "./index.html"
+    assert "--enable-nodejs" in [p.text for p in cep.iter("Parameter")]
+    assert cep.find(".//Host").get("Name") == "PPRO"
+
+
+# --- failures reach the editor's console as one line, and nothing is placed -------------------------
+
+def run_resolve_python(scene: dict, env: dict, installed: Path, tmp_path: Path):
+    scene_path, log = tmp_path / "scene.json", tmp_path / "calls.json"
+    scene_path.write_text(json.dumps(scene))
+    env = {**env, "CUESMITH_FAKE_SCENE": str(scene_path), "CUESMITH_FAKE_LOG": str(log), "PYTHONPATH": str(FAKES)}
+    done = subprocess.run([sys.executable, str(installed / "resolve" / "cuesmith_score.py")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    return done, json.loads(log.read_text())
+
+
+def test_resolve_python_without_an_engine_says_so(media, installed, tmp_path):
+    from bridge_helpers import free_udp_port
+
+    env = {**os.environ, "CUESMITH_PORT": str(free_udp_port()), "CUESMITH_TIMEOUT": "2"}
+    done, calls = run_resolve_python(resolve_scene(media), env, installed, tmp_path)
+    assert done.returncode == 2 and calls == []
+    assert done.stdout.strip().splitlines()[-1].startswith("cuesmith: no answer from cuesmith at 127.0.0.1:")
+
+
+def test_resolve_python_reports_a_clip_the_engine_cannot_read(engine, media, installed, tmp_path):
+    scene = resolve_scene(media)
+    scene["tracks"][0][1]["path"] = str(media / "missing.mp4")
+    done, calls = run_resolve_python(scene, engine_env(engine), installed, tmp_path)
+    assert done.returncode == 2 and calls == []
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("cuesmith: ") and "missing.mp4" in last

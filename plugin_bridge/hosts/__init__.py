@@ -168,8 +168,8 @@ SAY_DRY = {"install": "would install", "update": "would update", "unchanged": "u
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=("install",), default="install",
-                        help="install (the default; --list only lists)")
+    parser.add_argument("action", nargs="?", choices=("install", "list"),
+                        help="install the files, or list the hosts, their files and standard folders")
     parser.add_argument("--host", choices=HOSTS + ("all",), default="all", help="which host's files (default all)")
     parser.add_argument("--dest", type=Path, metavar="DIR",
                         help="install into DIR/<host> instead of each host's standard folder")
@@ -180,7 +180,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     hosts = HOSTS if args.host == "all" else (args.host,)
     parts = [part for host in hosts for part in PARTS[host]]
-    if args.list:
+    if args.action is None and not args.list:
+        raise CuesmithError("say what to do", hint="cuesmith hosts install [--host H] [--dest DIR] [--dry-run], "
+                                                  "or cuesmith hosts list")
+    if args.list or args.action == "list":
         for part in parts:
             print(f"{part.name}: {', '.join(name for _, name in part.files)} -> {standard_folder(part)}")
         return 0
