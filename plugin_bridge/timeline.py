@@ -6,9 +6,11 @@ reference (relative paths resolve against the timeline's folder), or, for an
 EDL event without `* FROM CLIP:`/`* FROM FILE:`, from a `* SOURCE FILE:`
 comment, the `* FROM CLIP NAME:` name, or the reel name; every candidate is
 also looked up in `media_dir` (by file name, and with any extension for a
-bare name). A clip's source range is in seconds of its media file: the media
-reference's available range is its time origin (media with a start timecode),
-an EDL's source timecode is taken as seconds from the file start.
+bare name). A clip's source range becomes seconds of its media file: the media
+reference's available range gives the media's time origin; without one (an
+EDL), a source timecode at or after the file's own start timecode (the
+"timecode" tag of camera media) counts from it, else from the file start.
+An EDL carries no frame rate: `rate`, else its first clip's media's.
 
 Gaps (and black slugs, `BL` events) between clips are held: the score runs
 on through them, the picture measures of the clip before are held, and the
