@@ -1,7 +1,6 @@
 """The side panel without an engine process: the result view filled from a real score, the piano roll from
 its real MIDI, drag handles, malformed results, engine down; screenshots under tests/output/screenshots."""
 import json
-import shutil
 
 import pytest
 
