@@ -325,11 +325,13 @@ def test_progress_is_throttled_but_keeps_the_first_and_the_last():
     assert throttle.offer("next", 0.0)
 
 
-def test_a_file_that_is_not_a_journal_is_refused(tmp_path):
+def test_a_file_that_is_not_a_journal_or_a_folder_is_refused(tmp_path):
     bad = tmp_path / "journal.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(CuesmithError, match="cannot open the job journal"):
         JobService(bad, tmp_path / "root", engine=Engine())
+    with pytest.raises(CuesmithError, match="cannot create the output root"):
+        JobService(tmp_path / "fine.sqlite", bad / "root", engine=Engine())
 
 
 def test_status_helpers(service):

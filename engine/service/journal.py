@@ -44,24 +44,27 @@ class Journal:
         self.path = Path(path).expanduser()
         if self.path.is_dir():
             raise CuesmithError("is a folder; the journal is a file", self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, OSError) as error:
             raise CuesmithError(f"cannot open the job journal ({error})", self.path,
                                 hint="give another --journal path or move this file away") from None
 
     def insert(self, record: JobRecord) -> int:
         """Commit a new job; its sequence number (submission order)."""
         row = self._row(record)
-        with self._lock:
-            cursor = self._db.execute(
-                f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
-            return cursor.lastrowid
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
+                return cursor.lastrowid
+        except sqlite3.Error as error:  # disk full, read-only, locked too long: the job is not accepted
+            raise CuesmithError(f"cannot write the job journal ({error})", self.path) from None
 
     def update(self, job_id: str, **values) -> None:
         unknown = set(values) - set(COLUMNS)

@@ -61,7 +61,11 @@ class JobService:
             engine = Engine()
         self.engine = engine
         self.output_root = Path(output_root).expanduser().resolve()
-        self.output_root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.output_root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CuesmithError(f"cannot create the output root ({error.strerror or error})", self.output_root,
+                                hint="give another --output-root") from None
         self.journal = Journal(journal)
         # held while started: a second engine on this journal would run the first one's jobs again
         self._owner = FileLock(f"{self.journal.path}.lock", timeout=0, thread_local=False)
@@ -217,12 +221,16 @@ class JobService:
 
     def _work(self, generation: int) -> None:
         while True:
-            claimed = self._claim(generation)
-            if claimed is None:
-                return
-            record, cancel_flag = claimed
-            self._emit(JobEvent(record.id, "started", record.kind, reply_to=record.reply_to))
-            self._run(record, cancel_flag)
+            try:
+                claimed = self._claim(generation)
+                if claimed is None:
+                    return
+                record, cancel_flag = claimed
+                self._emit(JobEvent(record.id, "started", record.kind, reply_to=record.reply_to))
+                self._run(record, cancel_flag)
+            except Exception:  # the journal could not be written (disk full, ...): the job runs again next start
+                log.exception("job worker: journal error; carrying on")
+                time.sleep(1.0)
 
     def _claim(self, generation: int) -> Optional[tuple[JobRecord, threading.Event]]:
         """The next queued job, marked running; None once the service stopped."""
