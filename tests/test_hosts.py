@@ -133,7 +133,9 @@ def run_lua(fake: str, scene: dict, script: Path, env: dict, tmp_path: Path) -> 
 
 
 def test_resolve_lua_scores_the_selection_through_cuesmith_send(engine, media, installed, tmp_path):
-    scene = resolve_scene(media, selected=["v0", "v1"])  # Resolve 21.0.4+: the selection
+    scene = resolve_scene(media, selected=["v0", "v1", "a0"])  # Resolve 21.0.4+: the selection
+    unselected = {**scene["tracks"][0][1], "id": "v2", "start": START_FRAME + 600}  # on V2, not selected
+    scene["tracks"].append([unselected])
     calls, console = run_lua("resolve_fake.lua", scene, installed / "resolve" / "cuesmith_score_lua.lua",
                              engine_env(engine), tmp_path)
     assert "accepted" in console and "%" in console

@@ -201,6 +201,7 @@ end
 function M.send(kind, request, on_event)
   local argument, temp = M.request_argument(request)
   local command = M.quote(M.bin()) .. " send " .. kind .. " " .. argument .. " " .. M.connection_options() .. " 2>&1"
+  if WINDOWS then command = '"' .. command .. '"' end  -- cmd /c strips one pair of outer quotes
   local pipe = io.popen(command, "r")
   if not pipe then error("cannot run " .. M.bin()) end
   local final, other = nil, {}

@@ -78,7 +78,7 @@ local function add_markers(timeline, clips, fps, moments)
 end
 
 local function main()
-  local app = resolve or (Resolve and Resolve())
+  local app = resolve or (Resolve and Resolve()) or (bmd and bmd.scriptapp("Resolve"))
   local project = app and app:GetProjectManager():GetCurrentProject()
   local timeline = project and project:GetCurrentTimeline()
   if not timeline then error("open a timeline first", 0) end

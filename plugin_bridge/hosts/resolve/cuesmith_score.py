@@ -269,8 +269,10 @@ def read_json(path):
 
 def resolve_app():
     app = globals().get("resolve")  # set when Resolve runs the script from its menu
+    if app is None and "bmd" in globals():
+        app = globals()["bmd"].scriptapp("Resolve")
     if app is None:
-        import DaVinciResolveScript as dvr
+        import DaVinciResolveScript as dvr  # run from outside Resolve (Studio's external scripting)
         app = dvr.scriptapp("Resolve")
     if app is None:
         raise ScriptError("cannot reach DaVinci Resolve (is it running, with external scripting allowed?)")
