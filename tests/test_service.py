@@ -188,6 +188,9 @@ def test_stop_without_waiting_cancels_the_running_job(service, clip):
     service.stop(wait=False)
     assert service.wait(job.id, timeout=60).state == "cancelled"
     assert service.get(queued.id).state == "queued"  # left for the next start
+    assert [r.id for r in service.start()] == [queued.id]
+    assert service.wait(queued.id, timeout=60).state == "done"
+    assert service.get(job.id).state == "cancelled"
 
 
 BAD_REQUESTS = [

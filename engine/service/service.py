@@ -118,7 +118,10 @@ class JobService:
 
     def _recover(self) -> tuple[list[JobRecord], list[JobRecord]]:
         recovered, failed = [], []
+        self._queue.clear()  # the journal is the truth; jobs submitted before start are in it
         for seq, record in self.journal.in_states(("queued", "running")):
+            if record.id in self._running:
+                continue  # still ending in a worker of this process after stop(wait=False)
             if record.state == "running" and record.attempts >= self.max_attempts:
                 record = self._finish(record.id, "failed", error=(
                     f"the engine stopped during this job {record.attempts} time(s) (killed or crashed); "
