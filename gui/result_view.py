@@ -112,7 +112,8 @@ class ResultView(QWidget):
             for part in (result.music.parts if result.music else {}):
                 handles.append(DragHandle(f"{part} MIDI", lambda p=part: part_midi(midi, p), self.error.emit))
         for name, wav in result.stems.items():
-            handles.append(DragHandle(f"{name} wav", lambda w=wav: Path(w), self.error.emit))
+            kind = Path(wav).suffix.lstrip(".") or "audio"
+            handles.append(DragHandle(f"{name} {kind}", lambda w=wav: Path(w), self.error.emit))
         for i, handle in enumerate(handles):
             self.handles.addWidget(handle, i // HANDLES_PER_ROW, i % HANDLES_PER_ROW)
 

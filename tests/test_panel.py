@@ -37,7 +37,7 @@ def free_port() -> int:
     return free_udp_port()
 
 
-def test_result_view_shows_the_real_critique_and_music(view, scored):  # noqa: F811
+def test_result_view_shows_the_real_critique_and_music(view, scored, qtbot):  # noqa: F811
     from cuesmith.gui.result_data import load_result
 
     truth, result = scored
@@ -63,6 +63,7 @@ def test_result_view_shows_the_real_critique_and_music(view, scored):  # noqa: F
     assert stems[0] == "mix" and set(stems) == set(result.variations[0].stems)
     assert view.preview.stem.currentText() == "mix"
     assert view.preview.player.source().toLocalFile() == result.variations[0].stems["mix"]
+    qtbot.waitUntil(lambda: view.preview.player.duration() > 1000, timeout=10000)  # QtMultimedia decoded it
     save_screenshot(view, "result_view")
 
 
@@ -82,6 +83,21 @@ def test_a_click_on_a_key_moment_jumps_there(view, scored, qtbot):  # noqa: F811
     qtbot.keyClick(view.strip, Qt.Key.Key_Left)
     qtbot.keyClick(view.strip, Qt.Key.Key_Return)
     assert view.strip.position == pytest.approx(view.strip.moments[-2].time, abs=0.002)
+
+
+def test_the_video_time_under_the_cursor_is_shown(view, scored):  # noqa: F811
+    from PyQt6.QtCore import QPointF, Qt
+    from PyQt6.QtGui import QMouseEvent
+    from PyQt6.QtWidgets import QApplication
+
+    from cuesmith.gui.result_data import load_result
+
+    view.show_result(load_result(scored[1].result_json))
+    where = QPointF(view.strip.x_of(4.0), 20)
+    move = QMouseEvent(QMouseEvent.Type.MouseMove, where, view.strip.mapToGlobal(where), Qt.MouseButton.NoButton,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.strip, move)
+    assert view.cursor_label.text() == "cursor: video 00:04.0"
 
 
 def drag(handle, qtbot, monkeypatch):
@@ -242,6 +258,36 @@ def test_dropped_files_become_score_requests(panel, tmp_path):
     assert asked[0][:2] == ("score", {"video": str(tmp_path / "clip.mp4"), "stems": True, "start": 1.5, "end": 4.0})
     assert asked[1][:2] == ("score", {"timeline": str(tmp_path / "reel.edl")})
     assert "[1.5–4.0 s]" in asked[0][2]
+
+
+def test_files_dropped_on_the_panel_are_submitted(panel, tmp_path):
+    from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+    from PyQt6.QtWidgets import QApplication
+
+    asked = []
+    panel.jobs.submit_requested.disconnect()
+    panel.jobs.submit_requested.connect(lambda *args: asked.append(args))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "clip.mov"))])
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(panel.jobs.drop, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(panel.jobs.drop, drop)
+    assert asked and asked[0][1] == {"video": str(tmp_path / "clip.mov"), "stems": True}
+
+
+def test_keyboard_shortcuts_reach_every_tab(panel, qtbot):
+    from PyQt6.QtCore import Qt
+
+    for index in range(panel.tabs.count()):
+        qtbot.keyClick(panel, Qt.Key(Qt.Key.Key_1.value + index), Qt.KeyboardModifier.ControlModifier)
+        assert panel.tabs.currentIndex() == index
+    assert all(view.focusPolicy() != Qt.FocusPolicy.NoFocus for view in
+               (panel.jobs.drop, panel.result_view.strip, panel.regenerate.button, panel.critique_only.button))
 
 
 def test_critique_only_asks_for_a_critique_of_the_users_music(panel, tmp_path):

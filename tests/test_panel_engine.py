@@ -104,3 +104,22 @@ def test_the_panel_starts_an_engine_when_none_answers(qtbot, dark_app, settings_
     save_screenshot(window, "engine_started")
     window.close()
     assert process.poll() is not None, "the panel stops the engine it started"
+
+
+def test_critique_only_judges_the_users_audio(panel, clip, tmp_path, qtbot):
+    from media import write_audio_only
+
+    music = write_audio_only(tmp_path / "cue.m4a", duration=3.0)
+    panel.tabs.setCurrentWidget(panel.critique_only)
+    panel.critique_only.set_video(str(clip))
+    panel.critique_only.set_music(str(music))
+    with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT) as filled:
+        panel.critique_only.button.click()
+    assert Path(filled.args[0]).name == "critique.json"
+    view = panel.result_view
+    assert view.result.kind == "critique" and view.result.music_file == str(music)
+    assert view.roll.music is None and "audio" in view.roll.empty_text
+    assert [view.preview.stem.itemText(i) for i in range(view.preview.stem.count())] == ["music"]
+    critique = json.loads(Path(filled.args[0]).read_text())
+    assert len(view.critique.cards) == len(critique["dimensions"]) == 4
+    save_screenshot(panel, "live_critique_only")
