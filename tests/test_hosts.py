@@ -467,3 +467,57 @@ def test_resolve_python_reports_a_clip_the_engine_cannot_read(engine, media, ins
     assert done.returncode == 2 and calls == []
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("cuesmith: ") and "missing.mp4" in last
+
+
+def test_ableton_osc_writes_each_part_as_a_clip(engine, media, tmp_path):
+    import socket
+
+    import mido
+    from pythonosc.osc_message import OscMessage
+
+    client = engine.client()
+    try:
+        job = client.submit("score", {"video": str(media / "a.mp4"), "start": 0.0, "end": 2.0, "stems": False})
+        final = client.wait(job, timeout=120)
+    finally:
+        client.close()
+    assert final["event"] == "result", final
+    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # stands in for AbletonOSC on its port
+    live.bind(("127.0.0.1", 0))
+    live.settimeout(10)
+    done = subprocess.run([sys.executable, "-m", "cuesmith.plugin_bridge.hosts.ableton_osc", final["result"],
+                           "--track", "2", "--slot", "1", "--port", str(live.getsockname()[1])],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    received = []
+    live.settimeout(0.5)
+    try:
+        while True:
+            message = OscMessage(live.recv(65536))
+            received.append((message.address, message.params))
+    except socket.timeout:
+        pass
+    live.close()
+    midi = mido.MidiFile(json.loads(Path(final["result"]).read_text())["variations"][0]["midi"])
+    tempo = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo")
+    parts = [(t.name, sum(m.type == "note_on" and m.velocity > 0 for m in t)) for t in midi.tracks]
+    parts = [(name, n) for name, n in parts if n]
+    assert received[0][0] == "/live/song/set/tempo" and received[0][1][0] == pytest.approx(mido.tempo2bpm(tempo), abs=1e-3)
+    created = [p for a, p in received if a == "/live/clip_slot/create_clip"]
+    assert [(p[0], p[1]) for p in created] == [(2 + k, 1) for k in range(len(parts))]
+    names = [p[2] for a, p in received if a == "/live/clip/set/name"]
+    assert names == [f"cuesmith {name}" for name, _ in parts]
+    for k, (_, count) in enumerate(parts):
+        notes = [p[2:] for a, p in received if a == "/live/clip/add/notes" and p[0] == 2 + k]
+        flat = [v for values in notes for v in values]
+        assert len(flat) == 5 * count
+        ends = [flat[i + 1] + flat[i + 2] for i in range(0, len(flat), 5)]
+        assert max(ends) <= created[k][2] and all(0 <= flat[i] <= 127 for i in range(0, len(flat), 5))
+
+
+def test_ableton_osc_refuses_a_file_that_is_not_a_result(tmp_path):
+    bogus = tmp_path / "result.json"
+    bogus.write_text('{"variations": []}')
+    done = subprocess.run([sys.executable, "-m", "cuesmith.plugin_bridge.hosts.ableton_osc", str(bogus)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not a cuesmith score result" in done.stderr
