@@ -222,6 +222,13 @@ def test_a_bad_request_is_refused_and_nothing_is_journaled(service, clip, kind, 
     assert not any(service.output_root.iterdir())
 
 
+@pytest.mark.parametrize("priority", ["1", 1.5, True, 2**70])
+def test_a_bad_priority_is_refused(service, clip, priority):
+    with pytest.raises(CuesmithError, match="priority must be an integer"):
+        service.submit("analyze", {"video": str(clip)}, priority=priority)
+    assert journal_rows(service.journal.path) == {}
+
+
 def test_a_failing_job_ends_failed_with_the_engines_message(service, engine, tmp_path):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all " * 100)

@@ -19,6 +19,7 @@ from .requests import prepare_request
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one job: at most ~10 per second
+MAX_PRIORITY = 2**31 - 1  # a SQLite INTEGER holds far more; a bound keeps an absurd value a clear error
 
 
 class _Cancelled(BaseException):
@@ -141,8 +142,8 @@ class JobService:
         """Check `request`, journal the job (committed before this returns) and queue it."""
         if kind not in JOB_KINDS:
             raise CuesmithError(f"unknown job kind {kind!r} (expected {', '.join(JOB_KINDS)})")
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise CuesmithError(f"priority must be an integer, got {priority!r}")
+        if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > MAX_PRIORITY:
+            raise CuesmithError(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}, got {priority!r}")
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
         record = JobRecord(id=job_id, kind=kind, state="queued", priority=priority,
