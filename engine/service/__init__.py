@@ -20,6 +20,7 @@
 - Progress events come from the pipelines' own `progress(stage, fraction)`
   calls, at most ~10 per second per job (the first and the last always sent).
 - Every job writes only under `output_root`; existing files are never replaced.
+- One started service per journal (a lock file beside it, held from start to stop).
 """
 from .records import JOB_KINDS, JOB_STATES, JobEvent, JobRecord
 from .requests import AnalyzeRequest
