@@ -151,13 +151,14 @@ def plan_part(part: Part, folder: Path, command: str) -> Plan:
 
 
 def carry_out(plan: Plan) -> None:
-    manifest = read_manifest(plan.folder)
+    before = read_manifest(plan.folder)
+    manifest = dict(before)
     for action in plan.actions:
         if action.verb in ("install", "update"):
             write_bytes_atomic(action.path, action.data)
         if action.verb != "keep":
             manifest[action.path.relative_to(plan.folder).as_posix()] = sha256(action.data)
-    if any(a.verb in ("install", "update") for a in plan.actions):
+    if manifest != before:
         write_json_atomic(plan.folder / MANIFEST, manifest)
 
 
