@@ -144,8 +144,16 @@ class EngineLink(QObject):
         self.pool.submit(run)
 
     def refresh(self) -> None:
-        self.call("status", on_result=self.info.emit,
-                  on_error=lambda message: self.state.emit("down", f"engine down: {message}"))
+        """Ask the engine's status; an engine that stopped answering is reported down."""
+        self.call("status", on_result=self.info.emit, on_error=self.lost)
+
+    def lost(self, message: str) -> None:
+        self.connected = False
+        self.state.emit("down", f"engine down: {message}")
+
+    def heartbeat(self) -> None:
+        if self.connected:
+            self.refresh()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QKeySequence, QShortcut
 from PyQt6.QtWidgets import QHBoxLayout, QMainWindow, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
@@ -23,6 +23,7 @@ PROVIDER_NAMES = {"CPUExecutionProvider": "CPU", "CUDAExecutionProvider": "CUDA"
                   "TensorrtExecutionProvider": "TensorRT", "CoreMLExecutionProvider": "CoreML",
                   "DmlExecutionProvider": "DirectML", "ROCMExecutionProvider": "ROCm"}
 PANEL_SIZE = (420, 860)
+HEARTBEAT_MS = 10_000  # how often a connected panel checks the engine still answers
 
 
 def provider_names(providers) -> str:
@@ -62,6 +63,9 @@ class PanelWindow(QMainWindow):
         self.setWindowTitle("cuesmith")
         self.resize(*PANEL_SIZE)
         self.setMinimumWidth(320)
+        self.heartbeat = QTimer(self)
+        self.heartbeat.timeout.connect(self.link.heartbeat)
+        self.heartbeat.start(HEARTBEAT_MS)
         if connect:
             self.link.connect_engine()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge_helpers import engine_process, free_udp_port, short_clip  # noqa: F401
-from panel_helpers import dark_app, save_screenshot, settings_store  # noqa: F401
+from panel_helpers import dark_app, save_screenshot, scored, settings_store  # noqa: F401
 
 from cuesmith.engine.music.midi_io import read_midi
 
@@ -123,3 +123,23 @@ def test_critique_only_judges_the_users_audio(panel, clip, tmp_path, qtbot):
     critique = json.loads(Path(filled.args[0]).read_text())
     assert len(view.critique.cards) == len(critique["dimensions"]) == 4
     save_screenshot(panel, "live_critique_only")
+
+
+def test_an_engine_that_goes_away_is_reported_and_the_panel_goes_on(qtbot, dark_app, settings_store,  # noqa: F811
+                                                                    tmp_path, scored):  # noqa: F811
+    from bridge_helpers import running_engine
+    from cuesmith.gui.window import PanelWindow
+
+    with running_engine(tmp_path / "engine") as engine:
+        window = PanelWindow(settings_store, overrides={"host": engine.host, "port": engine.port,
+                                                        "start_engine": False})
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.link.connected, timeout=15000)
+        engine.kill()
+        window.link.heartbeat()
+        qtbot.waitUntil(lambda: "engine down" in window.engine_label.text(), timeout=15000)
+    assert not window.link.connected
+    window.open_result(scored[1].result_json)
+    assert window.result_view.result is not None and window.tabs.currentWidget() is window.result_view
+    window.close()
