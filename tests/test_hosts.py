@@ -521,3 +521,75 @@ def test_ableton_osc_refuses_a_file_that_is_not_a_result(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cuesmith.plugin_bridge.hosts.ableton_osc", str(bogus)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not a cuesmith score result" in done.stderr
+
+
+# --- a lost datagram: the UDP scripts ask for the job's state and still finish ------------------------
+
+class LossyRelay:
+    """A UDP relay between one script and the engine that drops the first /cuesmith/result it carries."""
+
+    def __init__(self, engine):
+        import socket
+        import threading
+
+        self.engine = (engine.host, engine.port)
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.port, self.client, self.dropped, self.asked = self.front.getsockname()[1], None, [], []
+        for target in (self._forward_requests, self._forward_replies):
+            threading.Thread(target=target, daemon=True).start()
+
+    def _forward_requests(self):
+        from pythonosc.osc_message import OscMessage
+
+        while True:
+            try:
+                data, self.client = self.front.recvfrom(65536)
+            except OSError:
+                return
+            if OscMessage(data).address == "/cuesmith/status":
+                self.asked.append(OscMessage(data).params)
+            self.back.sendto(data, self.engine)
+
+    def _forward_replies(self):
+        from pythonosc.osc_message import OscMessage
+
+        while True:
+            try:
+                data = self.back.recv(65536)
+            except OSError:
+                return
+            message = OscMessage(data)
+            if message.address == "/cuesmith/result" and not self.dropped:
+                self.dropped.append(message.params)
+                continue
+            self.front.sendto(data, self.client)
+
+    def close(self):
+        self.front.close()
+        self.back.close()
+
+
+def test_resolve_python_recovers_a_lost_result_datagram(engine, media, installed, tmp_path):
+    relay = LossyRelay(engine)
+    try:
+        env = {**engine_env(engine), "CUESMITH_PORT": str(relay.port), "CUESMITH_QUIET": "1"}
+        done, calls = run_resolve_python(resolve_scene(media), env, installed, tmp_path)
+    finally:
+        relay.close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(relay.dropped) == 1 and relay.asked  # the result was lost, the script asked for the job's state
+    check_resolve_calls(calls)
+
+
+def test_premiere_cep_recovers_a_lost_result_datagram(engine, media, installed, tmp_path):
+    relay = LossyRelay(engine)
+    try:
+        env = {**engine_env(engine), "CUESMITH_PORT": str(relay.port), "CUESMITH_QUIET": "1"}
+        logged = run_panel("cep", premiere_scene(media, select=True), installed, env, tmp_path)
+    finally:
+        relay.close()
+    assert len(relay.dropped) == 1 and relay.asked
+    check_premiere_plan(logged["plan"])

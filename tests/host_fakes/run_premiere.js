@@ -39,7 +39,8 @@ async function runCep() {
   const evalScript = (script, callback) => setImmediate(() => callback(String(vm.runInContext(script, context))));
   const { scoreSelection } = require(path.join(panel, "main.js"));
   const plan = await scoreSelection({ ...common, evalScript, dgram: require("dgram"),
-                                      host: process.env.CUESMITH_HOST, port: Number(process.env.CUESMITH_PORT) });
+                                      host: process.env.CUESMITH_HOST, port: Number(process.env.CUESMITH_PORT),
+                                      quietSeconds: Number(process.env.CUESMITH_QUIET || 10) });
   const markers = fake.markers.map((m) => ({ seconds: m.start.seconds, name: m.name, comments: m.comments,
                                              colour: m.colour }));
   return { plan, calls: fake.calls, markers };

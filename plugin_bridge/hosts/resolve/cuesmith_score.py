@@ -9,7 +9,8 @@ clip's record frame and the critique's key moments on the timeline as markers
 
 Settings come from the environment: CUESMITH_HOST (127.0.0.1), CUESMITH_PORT
 (9470), CUESMITH_TOKEN, CUESMITH_PLACE ("stems" or "mix"), CUESMITH_TIMEOUT
-(seconds, 1800).
+(seconds, 1800), CUESMITH_QUIET (seconds without an event before the script asks for the
+job's state, 10: a UDP datagram can be lost).
 
 Resolve's bundled Python has no python-osc and a script cannot pip-install into
 it, so this file carries its own tiny OSC 1.0 codec: strings, int32 and
@@ -28,6 +29,8 @@ PORT = int(os.environ.get("CUESMITH_PORT", "9470"))
 TOKEN = os.environ.get("CUESMITH_TOKEN", "")
 PLACE = os.environ.get("CUESMITH_PLACE", "stems")
 TIMEOUT_S = float(os.environ.get("CUESMITH_TIMEOUT", "1800"))
+ACCEPT_S = 10.0  # no /cuesmith/accepted within this: no engine there
+QUIET_S = float(os.environ.get("CUESMITH_QUIET", "10"))  # no event for this long: ask for the job's state
 MAX_INLINE_JSON = 1400  # docs/osc.md: longer requests travel as a .json file path
 MARKER_COLOURS = {"A": "Green", "B": "Yellow", "C": "Red"}
 
@@ -158,7 +161,7 @@ def submit_and_wait(request, host=HOST, port=PORT, timeout=TIMEOUT_S, say=print)
 def _wait(sock, engine, tag, timeout, say):
     job_id, last_said, deadline = None, "", time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sock.settimeout(min(10.0, max(0.1, deadline - time.monotonic())))
+        sock.settimeout(min(ACCEPT_S if job_id is None else QUIET_S, max(0.1, deadline - time.monotonic())))
         try:
             address, args = osc_parse(sock.recvfrom(65536)[0])
         except socket.timeout:

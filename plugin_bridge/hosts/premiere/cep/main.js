@@ -5,6 +5,7 @@
 
 const core = globalThis.cuesmithCore || require("./core.js");
 
+const ACCEPT_S = 10; // no /cuesmith/accepted within this: no engine there
 const QUIET_S = 10; // with no event for this long, ask the engine for the job's state (a datagram may be lost)
 
 function evalScript(run, script) {
@@ -20,7 +21,7 @@ function evalScript(run, script) {
 }
 
 // Send /cuesmith/score over UDP and follow the job to its final event.
-function runJob(dgram, host, port, args, say, options) {
+function runJob(dgram, host, port, args, say, options, quietSeconds = QUIET_S) {
   const tracker = new core.JobTracker(args[0]);
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket("udp4");
@@ -37,7 +38,7 @@ function runJob(dgram, host, port, args, say, options) {
         if (tracker.jobId === null) return finish(reject, new Error(`no answer from cuesmith at ${host}:${port}: is \`cuesmith serve\` running?`));
         send("/cuesmith/status", [args[0], tracker.jobId, ...options]);
         return quiet();
-      }, QUIET_S * 1000);
+      }, (tracker.jobId === null ? ACCEPT_S : quietSeconds) * 1000);
     };
     socket.on("error", (error) => finish(reject, error));
     socket.on("message", (packet) => {
@@ -57,7 +58,7 @@ function runJob(dgram, host, port, args, say, options) {
 }
 
 // The whole command. deps: {evalScript(script, callback), dgram, readText(path) -> Promise<string>,
-// writeTemp(text) -> Promise<path>, say(line), host, port, place ("stems" | "mix"), token}.
+// writeTemp(text) -> Promise<path>, say(line), host, port, place ("stems" | "mix"), token, quietSeconds}.
 async function scoreSelection(deps) {
   const { say } = deps;
   const clips = await evalScript(deps.evalScript, "cuesmith.selection()");
@@ -68,7 +69,7 @@ async function scoreSelection(deps) {
   const argument = core.tooLarge(request) ? await deps.writeTemp(text) : text;
   const options = deps.token ? [`token=${deps.token}`] : [];
   const final = await runJob(deps.dgram, deps.host || "127.0.0.1", deps.port || 9470,
-                             [`cep-${Date.now()}`, argument, ...options], say, options);
+                             [`cep-${Date.now()}`, argument, ...options], say, options, deps.quietSeconds);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
   const { result, critique } = await core.readResult(final.result, deps.readText);
   const plan = core.placement(result, critique, clips, deps.place);
