@@ -593,3 +593,15 @@ def test_premiere_cep_recovers_a_lost_result_datagram(engine, media, installed, 
         relay.close()
     assert len(relay.dropped) == 1 and relay.asked
     check_premiere_plan(logged["plan"])
+
+
+def test_a_request_over_a_datagram_travels_as_a_file_through_cuesmith_send(engine, media, installed, tmp_path):
+    deep = tmp_path.joinpath(*[f"a-very-long-folder-name-for-a-very-long-path-{i:02d}" for i in range(14)])
+    deep.mkdir(parents=True)
+    for c in CLIPS:
+        (deep / c["file"]).symlink_to(media / c["file"])
+    assert len(json.dumps({"clips": [{"video": str(deep / c["file"])} for c in CLIPS]})) > 1400
+    calls, _ = run_lua("reaper_fake.lua", reaper_scene(deep), installed / "reaper" / "cuesmith_score.lua",
+                       engine_env(engine, CUESMITH_PLACE="mix"), tmp_path)
+    result, _ = job_files([c for c in calls if c[0] == "InsertMedia"][1][1])
+    assert [c["video"] for c in result["request"]["clips"]] == [str(deep / c["file"]) for c in CLIPS]
