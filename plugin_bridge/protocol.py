@@ -427,8 +427,8 @@ class Dispatcher:
         self.handle_message(message, channel)
 
     def handle_message(self, message: Message, channel: Channel) -> None:
-        reply = channel
         tag = message.args[0] if message.args and isinstance(message.args[0], str) else ""
+        reply = self._stated_reply_channel(message, channel)  # errors follow reply= too (oscsend peers)
         try:
             request = parse_request(message)
             reply = self._reply_channel(request, channel)
@@ -450,6 +450,16 @@ class Dispatcher:
                                                  "go back on the same connection", request.tag)
         host, port = parse_reply(request.options["reply"], channel.host, request.tag)
         return self.router.udp(host, port) or channel
+
+    def _stated_reply_channel(self, message: Message, channel: Channel) -> Channel:
+        """The reply= address of a message that may not parse, if it names a valid one."""
+        stated = [a for a in message.args[1:] if isinstance(a, str) and a.startswith("reply=")]
+        if channel.kind != "udp" or not stated:
+            return channel
+        try:
+            return self.router.udp(*parse_reply(stated[-1][len("reply="):], channel.host)) or channel
+        except ProtocolError:
+            return channel
 
     def _check_token(self, request: Request) -> None:
         if self.token is None:

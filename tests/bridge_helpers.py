@@ -152,15 +152,19 @@ class UdpInbox:
                 self.messages.put(message)
 
     def until(self, address: str, timeout: float = 60.0):
-        """Messages up to (and with) the first one at `address`."""
+        """The first message at `address` (those before it are kept in `seen`)."""
+        return self.until_any((address,), timeout)
+
+    def until_any(self, addresses: tuple[str, ...], timeout: float = 60.0):
         deadline = time.monotonic() + timeout
         while True:
             try:
                 message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no {address} within {timeout} s; got {[m.address for m in self.seen]}")
+                raise AssertionError(f"none of {addresses} within {timeout} s; "
+                                     f"got {[m.address for m in self.seen]}") from None
             self.seen.append(message)
-            if message.address == address:
+            if message.address in addresses:
                 return message
 
     def close(self) -> None:

@@ -230,3 +230,11 @@ def test_progress_is_at_most_about_ten_per_second_per_job():
         router.deliver(JobEvent("j1", "progress", "score", stage="decode", fraction=i / 1000, reply_to="tcp:x"))
     elapsed = time.monotonic() - start
     assert 1 <= len(channel.replies) <= 1 + 10 * elapsed + 1
+
+
+def test_errors_follow_the_reply_option_even_when_the_request_is_bad(service):
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    sender = ask(Dispatcher(service, router), "/cuesmith/nothing", "t", "reply=9000")
+    assert sender == [] and error_code(elsewhere.replies) == "unknown_address"
