@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +85,13 @@ def resolve_scene(media: Path, selected=None) -> dict:
     return scene
 
 
+def selected_scene(media: Path) -> dict:
+    """Resolve 21.0.4+: A and B selected (and an id that is no video item); a clip on V2 is not."""
+    scene = resolve_scene(media, selected=["v0", "v1", "a0"])
+    scene["tracks"].append([{**scene["tracks"][0][1], "id": "v2", "start": START_FRAME + 600}])
+    return scene
+
+
 def check_resolve_calls(calls: list) -> None:
     imports = [c[1][0] for c in calls if c[0] == "ImportMedia"]
     appends = [c[1][0] for c in calls if c[0] == "AppendToTimeline"]
@@ -133,9 +139,7 @@ def run_lua(fake: str, scene: dict, script: Path, env: dict, tmp_path: Path) -> 
 
 
 def test_resolve_lua_scores_the_selection_through_cuesmith_send(engine, media, installed, tmp_path):
-    scene = resolve_scene(media, selected=["v0", "v1", "a0"])  # Resolve 21.0.4+: the selection
-    unselected = {**scene["tracks"][0][1], "id": "v2", "start": START_FRAME + 600}  # on V2, not selected
-    scene["tracks"].append([unselected])
+    scene = selected_scene(media)
     calls, console = run_lua("resolve_fake.lua", scene, installed / "resolve" / "cuesmith_score_lua.lua",
                              engine_env(engine), tmp_path)
     assert "accepted" in console and "%" in console
@@ -576,12 +580,14 @@ def test_resolve_python_recovers_a_lost_result_datagram(engine, media, installed
     relay = LossyRelay(engine)
     try:
         env = {**engine_env(engine), "CUESMITH_PORT": str(relay.port), "CUESMITH_QUIET": "1"}
-        done, calls = run_resolve_python(resolve_scene(media), env, installed, tmp_path)
+        done, calls = run_resolve_python(selected_scene(media), env, installed, tmp_path)
     finally:
         relay.close()
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(relay.dropped) == 1 and relay.asked  # the result was lost, the script asked for the job's state
     check_resolve_calls(calls)
+    result, _ = job_files([c for c in calls if c[0] == "ImportMedia"][0][1][0])
+    assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]  # the selection only
 
 
 def test_premiere_cep_recovers_a_lost_result_datagram(engine, media, installed, tmp_path):

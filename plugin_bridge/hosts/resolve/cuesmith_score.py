@@ -106,21 +106,19 @@ def clip_of(item, fps):
 
 def video_items(timeline):
     """The selected video items (Resolve 21.0.4+), else every item of every video track; timeline order."""
+    every = [item for track in range(1, int(timeline.GetTrackCount("video")) + 1)
+             for item in _listed(timeline.GetItemListInTrack("video", track))]
+    video_ids = {item.GetUniqueId() for item in every}
     try:
-        chosen = [i for i in (timeline.GetSelectedClips() or []) if _is_video(timeline, i)]
-    except (AttributeError, TypeError):
+        chosen = [i for i in _listed(timeline.GetSelectedClips()) if i.GetUniqueId() in video_ids]
+    except (AttributeError, TypeError):  # before 21.0.4
         chosen = []
-    if not chosen:
-        for track in range(1, int(timeline.GetTrackCount("video")) + 1):
-            chosen += list(timeline.GetItemListInTrack("video", track) or [])
-    return sorted(chosen, key=lambda i: i.GetStart())
+    return sorted(chosen or every, key=lambda i: i.GetStart())
 
 
-def _is_video(timeline, item):
-    for track in range(1, int(timeline.GetTrackCount("video")) + 1):
-        if any(other.GetUniqueId() == item.GetUniqueId() for other in timeline.GetItemListInTrack("video", track) or []):
-            return True
-    return False
+def _listed(items):
+    """Resolve answers lists, and sometimes dicts keyed 1..n."""
+    return list(items.values()) if isinstance(items, dict) else list(items or [])
 
 
 def build_request(clips):
