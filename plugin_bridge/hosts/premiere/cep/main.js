@@ -101,7 +101,8 @@ if (typeof window !== "undefined" && window.__adobe_cep__) {
   const say = (line) => { log.textContent += `\n${line}`; log.scrollTop = log.scrollHeight; };
   document.getElementById("score").addEventListener("click", () => {
     const place = document.getElementById("mix").checked ? "mix" : "stems";
-    scoreSelection(cepDeps(say, place)).catch((error) => say(String(error.message || error)));
+    const token = document.getElementById("token").value;
+    scoreSelection({ ...cepDeps(say, place), token }).catch((error) => say(String(error.message || error)));
   });
 }
 

@@ -146,7 +146,8 @@ if (typeof document !== "undefined" && document.getElementById("score")) {
   const say = (line) => { log.textContent += `\n${line}`; log.scrollTop = log.scrollHeight; };
   document.getElementById("score").addEventListener("click", () => {
     const place = document.getElementById("mix").checked ? "mix" : "stems";
-    scoreSelection(uxpDeps(say, place)).catch((error) => say(String(error.message || error)));
+    const token = document.getElementById("token").value;
+    scoreSelection({ ...uxpDeps(say, place), token }).catch((error) => say(String(error.message || error)));
   });
 }
 
