@@ -611,3 +611,16 @@ def test_a_request_over_a_datagram_travels_as_a_file_through_cuesmith_send(engin
                        engine_env(engine, CUESMITH_PLACE="mix"), tmp_path)
     result, _ = job_files([c for c in calls if c[0] == "InsertMedia"][1][1])
     assert [c["video"] for c in result["request"]["clips"]] == [str(deep / c["file"]) for c in CLIPS]
+
+
+def test_resolve_python_sends_the_token_an_engine_asks_for(media, installed, tmp_path):
+    scene = resolve_scene(media)
+    scene["tracks"][0][1]["path"] = str(media / "missing.mp4")  # past the token check, refused at once
+    with running_engine(tmp_path / "engine", token="s3cret") as guarded:
+        runs = {}
+        for token in ("", "wrong", "s3cret"):
+            env = {**engine_env(guarded), "CUESMITH_TOKEN": token}
+            runs[token], _ = run_resolve_python(scene, env, installed, tmp_path)
+    assert "unauthorized" in runs[""].stdout and "unauthorized" in runs["wrong"].stdout
+    assert "unauthorized" not in runs["s3cret"].stdout and "missing.mp4" in runs["s3cret"].stdout
+    assert all(run.returncode == 2 for run in runs.values())
