@@ -169,6 +169,20 @@ def test_timelines_need_the_timeline_module(service, monkeypatch):
     assert replies[0].args[2] == "timelines are not supported by this engine"
 
 
+def test_a_timeline_request_is_submitted_with_its_clips(service, clip):
+    edl = clip.parent / "protocol-edit.edl"
+    edl.write_text("TITLE: bridge\nFCM: NON-DROP FRAME\n\n"
+                   "001  A        V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n"
+                   f"* FROM CLIP NAME:  {clip.name}\n"
+                   "002  A        V     C        00:00:01:15 00:00:02:15 01:00:01:00 01:00:02:00\n"
+                   f"* FROM CLIP NAME:  {clip.name}\n")
+    replies = ask(Dispatcher(service), "/cuesmith/score", "t", json.dumps({"timeline": str(edl), "stems": False}))
+    assert replies[0].address == "/cuesmith/accepted", replies
+    request = service.get(replies[0].args[1]).request
+    assert request["timeline"] == str(edl) and [c["video"] for c in request["clips"]] == [str(clip)] * 2
+    assert [round(c["start"], 2) for c in request["clips"]] == [0.0, 1.5]
+
+
 def test_json_text_frames_map_to_osc_messages(service):
     assert decode_json_frame('{"address": "/cuesmith/ping", "args": ["t1"]}') == Message("/cuesmith/ping", ["t1"])
     assert json.loads(encode_json_frame("/cuesmith/pong", ["t1", "0.1.0"])) == {
