@@ -202,12 +202,22 @@ def test_a_failed_worker_process_has_its_share_redone_here():
 
 def test_wav_is_rounded_to_24_bits_and_clipped(tmp_path):
     lsb = 2.0 ** -23
-    samples = np.array([[0.5, -0.5], [0.4 * lsb, 0.6 * lsb], [1.5, -1.5], [0.25, 0.0]], dtype=np.float32)
+    samples = np.array([[0.5, -0.5], [0.4 * lsb, 0.6 * lsb], [1.5, -1.5], [0.25, -1.6 * lsb], [-lsb, 0.1]],
+                       dtype=np.float32)  # 10 samples: packed four at a time, and a tail of two
     path = render.write_wav(samples, tmp_path / "x.wav", gain=0.5)
+    assert soundfile.info(path).subtype == "PCM_24" and soundfile.info(path).frames == 5
     pcm = soundfile.read(path, dtype="int32")[0] >> 8
-    assert pcm.tolist() == [[2 ** 21, -(2 ** 21)], [0, 0], [3 * 2 ** 21, -3 * 2 ** 21], [2 ** 20, 0]]
+    assert pcm.tolist() == [[2 ** 21, -(2 ** 21)], [0, 0], [3 * 2 ** 21, -3 * 2 ** 21], [2 ** 20, -1],
+                            [0, round(0.05 * 2 ** 23)]]
     loud = render.write_wav(samples, tmp_path / "y.wav", gain=2.0)
     assert (soundfile.read(loud, dtype="int32")[0] >> 8)[2].tolist() == [2 ** 23 - 1, -(2 ** 23)]
+
+
+def test_wav_bytes_are_what_libsndfile_writes(tmp_path):
+    samples = np.random.default_rng(3).uniform(-1, 1, (12_345, 2)).astype(np.float32)
+    ours = render.write_wav(samples, tmp_path / "ours.wav", gain=0.7)
+    soundfile.write(tmp_path / "libsndfile.wav", render._pcm24(samples, 0.7) << 8, 48_000, subtype="PCM_24")
+    assert ours.read_bytes() == (tmp_path / "libsndfile.wav").read_bytes()
 
 
 def test_colliding_file_names_are_all_chosen_before_writing(tmp_path):
