@@ -219,8 +219,11 @@ class BridgeClient:
         if message.address in TAGGED_REPLIES and args and args[0] in self._waiting:
             self._waiting[args[0]].put(message)
             return
-        if message.address == PREFIX + "cancelled" and args and f"cancel:{args[0]}" in self._waiting:
-            self._waiting[f"cancel:{args[0]}"].put(message)
+        if message.address == PREFIX + "cancelled" and args and isinstance(args[0], str):
+            waiter = self._waiting.pop(f"cancel:{args[0]}", None)
+            if waiter is not None:  # the reply to our cancel; the job's own event comes after it
+                waiter.put(message)
+                return
         event = self._event(message)
         if event is not None:
             self._deliver(event)

@@ -3,6 +3,7 @@ import json
 import re
 import signal
 import socket
+import subprocess
 import time
 
 import pretty_midi
@@ -133,3 +134,55 @@ def test_a_client_without_an_engine_says_so(tmp_path):
                 client.ping()
     with pytest.raises(CuesmithError):
         BridgeClient(transport="carrier-pigeon")
+
+
+def send(engine, *args, timeout=240):
+    """`cuesmith send ...` against the engine: (exit code, the JSON lines it printed)."""
+    from bridge_helpers import CLI
+
+    run = subprocess.run([str(CLI), "send", *args, "--port", str(engine.port)], capture_output=True, text=True,
+                         timeout=timeout)
+    return run.returncode, [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def test_cuesmith_send_prints_json_lines_and_exits_by_outcome(engine_process, clip, tmp_path):
+    code, lines = send(engine_process, "ping")
+    assert code == 0 and lines[0]["reply"] == "pong" and lines[0]["version"] == __version__
+    code, lines = send(engine_process, "analyze", json.dumps({"video": str(clip)}), "--transport", "tcp")
+    assert code == 0 and lines[0]["reply"] == "accepted"
+    assert lines[-1]["event"] == "result" and lines[-1]["job_id"] == lines[0]["job_id"]
+    assert json.loads(open(lines[-1]["result"]).read())
+    code, lines = send(engine_process, "status", lines[0]["job_id"])
+    assert code == 0 and lines[0]["reply"] == "job" and lines[0]["state"] == "done"
+    code, lines = send(engine_process, "list", "3")
+    assert code == 0 and lines[-1]["reply"] == "list_end" and lines[-1]["count"] == len(lines) - 1 >= 1
+    notes = tmp_path / "not-music.txt"
+    notes.write_text("not audio")
+    code, lines = send(engine_process, "critique", json.dumps({"video": str(clip), "music": str(notes)}))
+    assert code == 1 and lines[-1]["event"] == "failed" and lines[-1]["message"]
+    code, lines = send(engine_process, "analyze", '{"video": "/no/such/clip.mp4"}')
+    assert code == 2 and lines == [{"reply": "error", "code": "bad_request",
+                                    "message": "/no/such/clip.mp4: no such file"}]
+    code, lines = send(engine_process, "analyze", json.dumps({"video": str(clip)}), "--no-wait")
+    assert code == 0 and [line["reply"] for line in lines] == ["accepted"]
+
+
+def test_cuesmith_send_without_an_engine_exits_2(tmp_path):
+    from bridge_helpers import CLI, free_udp_port
+
+    run = subprocess.run([str(CLI), "send", "ping", "--port", str(free_udp_port()), "--timeout", "0.5"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and json.loads(run.stdout)["code"] == "unavailable"
+
+
+def test_cancel_a_job_over_tcp(engine_process, clip):
+    events = []
+    with engine_process.client("tcp", on_event=events.append) as client:
+        job_id = client.submit("score", {"video": str(clip), "stems": False, "variations": 2})
+        client.cancel(job_id)
+        final = client.wait(job_id, timeout=120)
+        assert final["event"] == "cancelled"
+        assert client.job(job_id)["state"] == "cancelled"
+        with pytest.raises(BridgeError) as error:
+            client.cancel("0123456789ab")
+        assert error.value.code == "not_found"
