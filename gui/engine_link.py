@@ -33,12 +33,15 @@ class EngineLink(QObject):
         self.process: Optional[subprocess.Popen] = None
         self.log_path: Optional[Path] = None
         self.connected = False
+        self.closed = False
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuesmith-link")
         self._reply.connect(lambda callback, value: callback(value))
 
     # -- connecting --
     def connect_engine(self) -> None:
         """Ping the engine (start one when none answers and that is allowed); reports through `state`."""
+        if self.closed:
+            return
         self.connected = False
         self.state.emit("connecting", f"connecting to {self.where}…")
         self.pool.submit(self._connect)
@@ -127,7 +130,7 @@ class EngineLink(QObject):
     def call(self, method: str, *args, on_result: Callable = lambda value: None,
              on_error: Callable[[str], None] = lambda message: None) -> None:
         """client.<method>(*args) on the link's thread; the callback runs on the GUI thread."""
-        if self.client is None:
+        if self.client is None or self.closed:
             on_error("not connected to an engine")
             return
 
@@ -156,6 +159,7 @@ class EngineLink(QObject):
             self.refresh()
 
     def close(self) -> None:
+        self.closed = True
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self.client is not None:
             self.client.close()

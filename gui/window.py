@@ -208,5 +208,6 @@ class PanelWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.result_view)
 
     def closeEvent(self, event) -> None:
+        self.heartbeat.stop()
         self.link.close()
         super().closeEvent(event)

@@ -70,7 +70,8 @@ def test_a_failing_job_is_shown_in_plain_words_and_the_panel_goes_on(panel, clip
     panel.jobs.on_files([str(broken)])
     qtbot.waitUntil(lambda: any(r.info.state == "failed" for r in panel.jobs.rows.values()), timeout=JOB_TIMEOUT)
     row = next(r for r in panel.jobs.rows.values() if r.info.state == "failed")
-    assert row.message.isVisible() and "broken.mp4" in row.message.text()
+    assert not row.message.isHidden() and "broken.mp4" in row.message.text()
+    panel.tabs.setCurrentWidget(panel.jobs)
     assert "Traceback" not in row.message.text()
     save_screenshot(panel, "job_failed")
     with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT):
