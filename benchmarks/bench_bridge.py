@@ -1,0 +1,224 @@
+"""The OSC bridge: ping round trips per transport, and 50 clients x 20 jobs under load.
+
+Round trips: a running `cuesmith serve` (subprocess) answers /cuesmith/ping on
+UDP, TCP (SLIP) and WebSocket; the baseline is python-osc's own
+ThreadingOSCUDPServer echoing a message back (another subprocess), timed by
+the same raw-socket loop. `BridgeClient.ping()` (the panel's call, with its
+receiver thread) is timed too.
+
+Load: 50 BridgeClients (UDP, TCP and WebSocket mixed) each submit 20
+"analyze" jobs of one short generated clip whose analysis is cached (the job
+itself is small: the cost measured is the bridge, the journal and the
+service). The baseline submits the same 1,000 jobs to an in-process
+JobService, without the bridge.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bridge_helpers import short_clip, start_engine
+
+TITLE = "OSC bridge: ping round trips and 50 clients x 20 jobs"
+PINGS = 2000
+CLIENTS, JOBS_PER_CLIENT = 50, 20
+ECHO_SERVER = """
+import sys
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
+def echo(client_address, address, *args):
+    SimpleUDPClient(*client_address).send_message("/pong", list(args))
+d = Dispatcher(); d.map("/ping", echo, needs_reply_address=True)
+server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ms = np.asarray(seconds) * 1e3
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def time_loop(send, receive, n: int = PINGS, warmup: int = 100) -> list[float]:
+    times = []
+    for i in range(warmup + n):
+        start = time.perf_counter()
+        send(i)
+        receive()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def udp_round_trips(port: int, address: str) -> list[float]:
+    from cuesmith.plugin_bridge.protocol import encode_message
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        return time_loop(lambda i: sock.sendto(encode_message(address, [f"t{i}"]), ("127.0.0.1", port)),
+                         lambda: sock.recv(65536))
+
+
+def tcp_round_trips(port: int) -> list[float]:
+    from pythonosc import slip
+
+    from cuesmith.plugin_bridge.protocol import SlipStream, encode_message
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream = SlipStream()
+
+        def receive():
+            while not stream.feed(sock.recv(65536)):
+                pass
+        return time_loop(lambda i: sock.sendall(slip.encode(encode_message("/cuesmith/ping", [f"t{i}"]))), receive)
+
+
+def ws_round_trips(port: int) -> list[float]:
+    from websockets.sync.client import connect
+
+    from cuesmith.plugin_bridge.protocol import encode_message
+
+    with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+        return time_loop(lambda i: ws.send(encode_message("/cuesmith/ping", [f"t{i}"])), lambda: ws.recv(5))
+
+
+def client_round_trips(engine, transport: str) -> list[float]:
+    with engine.client(transport) as client:
+        return time_loop(lambda i: None, client.ping, n=PINGS // 2)
+
+
+def baseline_round_trips() -> list[float]:
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        return udp_round_trips(port, "/ping")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def ping_table(engine) -> str:
+    rows = [("python-osc ThreadingOSCUDPServer echo (baseline)", "udp raw socket", baseline_round_trips())]
+    rows += [("cuesmith serve", "udp raw socket", udp_round_trips(engine.port, "/cuesmith/ping")),
+             ("cuesmith serve", "tcp SLIP raw socket", tcp_round_trips(engine.port)),
+             ("cuesmith serve", "ws binary frames (websockets sync client)", ws_round_trips(engine.ws_port))]
+    rows += [("cuesmith serve", f"BridgeClient.ping() {t}", client_round_trips(engine, t)) for t in ("udp", "tcp", "ws")]
+    base_p50, _ = percentiles(rows[0][2])
+    lines = ["| server | client | n | p50 ms | p99 ms | p50 vs baseline |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for server, client, times in rows:
+        p50, p99 = percentiles(times)
+        lines.append(f"| {server} | {client} | {len(times)} | {p50:.3f} | {p99:.3f} | {p50 / base_p50:.2f}x |")
+    return "\n".join(lines)
+
+
+def load_bridge(engine, clip: Path) -> dict:
+    """50 clients in threads, 20 analyze jobs each; every job's final event counted as it arrives."""
+    import psutil
+
+    process = psutil.Process(engine.proc.pid)
+    with engine.client("udp") as warm:  # the first job fills the analysis cache
+        assert warm.wait(warm.submit("analyze", {"video": str(clip)}), timeout=300)["event"] == "result"
+    rss_before = process.memory_info().rss
+    transports = ["udp", "tcp", "ws"]
+    stats = {"accepted": 0, "results": 0, "by_event": 0, "other": 0, "errors": [],
+             "missed": {t: 0 for t in transports}}
+    lock = threading.Lock()
+
+    def one_client(index: int) -> None:
+        finals = {}
+        client = engine.client(transports[index % 3], timeout=30,
+                               on_event=lambda e: finals.setdefault(e["job_id"], e) if e["event"] != "progress" else None)
+        try:
+            jobs = [client.submit("analyze", {"video": str(clip)}) for _ in range(JOBS_PER_CLIENT)]
+            with lock:
+                stats["accepted"] += len(jobs)
+            outcomes = [client.wait(job, timeout=900) for job in jobs]
+            with lock:
+                stats["results"] += sum(o["event"] == "result" for o in outcomes)
+                stats["other"] += sum(o["event"] != "result" for o in outcomes)
+                stats["by_event"] += sum(job in finals for job in jobs)
+                stats["missed"][transports[index % 3]] += sum(job not in finals for job in jobs)
+        except Exception as error:
+            with lock:
+                stats["errors"].append(repr(error))
+        finally:
+            client.close()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=one_client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats["seconds"] = time.perf_counter() - start
+    stats["rss_before"], stats["rss_after"] = rss_before, process.memory_info().rss
+    return stats
+
+
+def load_direct(clip: Path, cache: Path) -> float:
+    """The same 1,000 jobs on an in-process JobService (no bridge): seconds."""
+    import os
+
+    from cuesmith.engine.service import JobService
+
+    os.environ["CUESMITH_CACHE_DIR"] = str(cache)
+    with tempfile.TemporaryDirectory() as folder:
+        service = JobService(journal=Path(folder) / "journal.sqlite", output_root=Path(folder) / "jobs")
+        service.start()
+        service.wait(service.submit("analyze", {"video": str(clip)}).id, timeout=300)
+        start = time.perf_counter()
+        jobs = [service.submit("analyze", {"video": str(clip)}).id for _ in range(CLIENTS * JOBS_PER_CLIENT)]
+        finished = [service.wait(job, timeout=900).state for job in jobs]
+        seconds = time.perf_counter() - start
+        service.stop()
+    assert finished.count("done") == len(jobs), finished
+    return seconds
+
+
+def run() -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        clip = short_clip(folder / "clip.mp4", seconds=2.4)
+        engine = start_engine(folder / "engine")
+        try:
+            pings = ping_table(engine)
+            load = load_bridge(engine, clip)
+        finally:
+            engine.kill()
+        direct = load_direct(clip, folder / "direct-cache")
+    total = CLIENTS * JOBS_PER_CLIENT
+    mib = 1 / (1 << 20)
+    return "\n".join([
+        "Ping round trips against a running `cuesmith serve` (a subprocess; both servers on loopback; the "
+        "baseline is python-osc's threading UDP server echoing the message, timed by the same raw-socket loop).",
+        "",
+        pings,
+        "",
+        f"Load: {CLIENTS} clients (UDP, TCP, WebSocket in turn) x {JOBS_PER_CLIENT} `analyze` jobs of a 2.4 s "
+        "generated clip whose analysis is cached, `--max-running 1`; baseline: the same jobs submitted to an "
+        "in-process JobService (no bridge).",
+        "",
+        "| run | jobs | accepted | answered: result | final event received | lost | errors | seconds | jobs/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| in-process JobService (baseline) | {total} | {total} | {total} | - | 0 | 0 | {direct:.1f} | "
+        f"{total / direct:.1f} |",
+        f"| 50 clients through the bridge | {total} | {load['accepted']} | {load['results']} | {load['by_event']} | "
+        f"{load['accepted'] - load['results'] - load['other']} | {len(load['errors'])} | {load['seconds']:.1f} | "
+        f"{load['accepted'] / load['seconds']:.1f} ({load['seconds'] / direct:.2f}x the baseline's time) |",
+        "",
+        "Final events not received (the client's `wait` then read the job's state from the journal): "
+        + ", ".join(f"{t} {n}" for t, n in load["missed"].items()) + ".",
+        "",
+        f"Engine RSS: {load['rss_before'] * mib:.0f} MiB before the load, {load['rss_after'] * mib:.0f} MiB after."
+        + (f" Errors: {'; '.join(load['errors'][:3])}" if load["errors"] else ""),
+    ])
