@@ -133,6 +133,8 @@ def load_bridge(engine, clip: Path) -> dict:
     stats = {"accepted": 0, "results": 0, "by_event": 0, "other": 0, "errors": [],
              "missed": {t: 0 for t in transports}}
     lock = threading.Lock()
+    seen = []  # (transport, job ids, final events received), counted after the run
+    clients = []
 
     def one_client(index: int) -> None:
         finals = {}
@@ -146,13 +148,12 @@ def load_bridge(engine, clip: Path) -> dict:
             with lock:
                 stats["results"] += sum(o["event"] == "result" for o in outcomes)
                 stats["other"] += sum(o["event"] != "result" for o in outcomes)
-                stats["by_event"] += sum(job in finals for job in jobs)
-                stats["missed"][transports[index % 3]] += sum(job not in finals for job in jobs)
+                seen.append((transports[index % 3], jobs, finals))
         except Exception as error:
             with lock:
                 stats["errors"].append(repr(error))
         finally:
-            client.close()
+            clients.append(client)  # closed after the count below: a late event still arrives
 
     start = time.perf_counter()
     threads = [threading.Thread(target=one_client, args=(i,)) for i in range(CLIENTS)]
@@ -161,6 +162,12 @@ def load_bridge(engine, clip: Path) -> dict:
     for thread in threads:
         thread.join()
     stats["seconds"] = time.perf_counter() - start
+    time.sleep(2.0)  # wait() may have read a final state from the journal just before its event arrived
+    for transport, jobs, finals in seen:
+        stats["by_event"] += sum(job in finals for job in jobs)
+        stats["missed"][transport] += sum(job not in finals for job in jobs)
+    for client in clients:
+        client.close()
     stats["rss_before"], stats["rss_after"] = rss_before, process.memory_info().rss
     return stats
 
