@@ -144,3 +144,28 @@ def test_an_engine_that_goes_away_is_reported_and_the_panel_goes_on(qtbot, dark_
     window.open_result(scored[1].result_json)
     assert window.result_view.result is not None and window.tabs.currentWidget() is window.result_view
     window.close()
+
+
+def test_regenerated_variations_come_back_side_by_side(panel, clip, qtbot):
+    with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT):
+        panel.jobs.on_files([str(clip)])
+    regenerate = panel.regenerate
+    panel.tabs.setCurrentWidget(regenerate)
+    regenerate.tempo_low.setValue(90)
+    regenerate.tempo_high.setValue(120)
+    regenerate.variations.setValue(2)
+    regenerate.mode.setCurrentText("minor")
+    regenerate.button.click()
+    table = regenerate.table
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and all(table.cellWidget(r, 6) for r in range(2)),
+                    timeout=2 * JOB_TIMEOUT)
+    overall = [float(table.item(r, 3).text()) for r in range(2)]
+    assert all(1.0 <= score <= 10.0 for score in overall)
+    best = regenerate.best_row()
+    assert overall[best] == max(overall) and table.item(best, 3).font().bold()
+    save_screenshot(panel, "live_regenerate")
+    table.cellWidget(best, 6).click()
+    kept = json.loads(Path(panel.result_view.result.path).read_text())
+    assert kept["request"]["tempo"] in (90.0, 120.0) and kept["request"]["mode"] == "minor"
+    assert kept["critique"]["overall"] == overall[best]
+    assert panel.tabs.currentWidget() is panel.result_view
