@@ -92,7 +92,7 @@ class ResultView(QWidget):
         self.filled.emit(result.path)
 
     def header_text(self, result: ResultData) -> str:
-        what = Path(result.video).name or "timeline"
+        what = Path(result.request.get("timeline") or result.video).name or "timeline"
         music = f", {result.tempo:.0f} BPM" if result.tempo else ""
         music += f", {result.key}" if result.key else ""
         if result.music and result.music.duration > result.duration + 0.5:

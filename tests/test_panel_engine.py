@@ -169,3 +169,19 @@ def test_regenerated_variations_come_back_side_by_side(panel, clip, qtbot):
     assert kept["request"]["tempo"] in (90.0, 120.0) and kept["request"]["mode"] == "minor"
     assert kept["critique"]["overall"] == overall[best]
     assert panel.tabs.currentWidget() is panel.result_view
+
+
+def test_a_dropped_timeline_is_scored_as_one_piece(panel, clip, qtbot):
+    edl = clip.parent / "panel-edit.edl"
+    edl.write_text("TITLE: panel\nFCM: NON-DROP FRAME\n\n"
+                   "001  A        V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n"
+                   f"* FROM CLIP NAME:  {clip.name}\n"
+                   "002  A        V     C        00:00:01:15 00:00:02:15 01:00:01:00 01:00:02:00\n"
+                   f"* FROM CLIP NAME:  {clip.name}\n")
+    with qtbot.waitSignal(panel.result_view.filled, timeout=JOB_TIMEOUT):
+        panel.jobs.on_files([str(edl)])
+    shown = panel.result_view.result
+    assert shown.request["timeline"] == str(edl) and len(shown.request["clips"]) == 2
+    assert shown.duration == pytest.approx(2.0, abs=0.1)
+    assert any(abs(t - 1.0) < 0.05 for t in shown.cut_times), "the edit point is a cut"
+    assert panel.result_view.roll.note_count > 0
