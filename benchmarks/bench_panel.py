@@ -3,7 +3,8 @@
 A real score (tests/media.py clip of 6.6 s with 2 cuts, the shipped model, 2 variations, stems, critique) is
 made once; then the panel (offscreen Qt, no engine) is sent that job's `result` event from another thread,
 as BridgeClient's receiver thread sends it, and the clock stops when the result view says it is filled
-(critique cards, time strip with thumbnails, piano roll, stems, drag handles). Baseline: only parsing the
+(critique cards, time strip, piano roll, stems, drag handles); the strip's thumbnails are decoded on a
+worker thread and timed to when they are on screen. Baseline: only parsing the
 result's JSON (result.json + critique.json) in the same run. Memory: the process RSS (psutil) before Qt
 starts (engine modules imported), with the panel shown, and after filling the view REPEATS times.
 """
@@ -40,6 +41,12 @@ def parse_only(result_json: Path) -> float:
     return time.perf_counter() - started
 
 
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
 def event_to_view(app, window, result_json: Path, job_id: str) -> float:
     from PyQt6.QtCore import QEventLoop, QTimer
 
@@ -48,7 +55,9 @@ def event_to_view(app, window, result_json: Path, job_id: str) -> float:
     window.jobs_info[job_id] = info = JobInfo(job_id=job_id, kind="score", title="bench")
     window.jobs.add_job(info)
     loop, times = QEventLoop(), {}
-    window.result_view.filled.connect(loop.quit)
+    view = window.result_view
+    view.filled.connect(lambda path: times.setdefault("filled", time.perf_counter()))
+    view.thumbnails_shown.connect(loop.quit)
     QTimer.singleShot(30_000, loop.quit)
     event = {"event": "result", "job_id": job_id, "kind": "score", "result": str(result_json)}
 
@@ -58,12 +67,12 @@ def event_to_view(app, window, result_json: Path, job_id: str) -> float:
 
     threading.Thread(target=send).start()
     loop.exec()
-    app.processEvents()
-    elapsed = time.perf_counter() - times["sent"]
-    window.result_view.filled.disconnect(loop.quit)
-    if window.result_view.result is None or window.result_view.result.path != str(result_json):
+    thumbs = time.perf_counter() - times["sent"]
+    view.filled.disconnect()
+    view.thumbnails_shown.disconnect(loop.quit)
+    if "filled" not in times or view.result is None or view.result.path != str(result_json) or not view.strip.thumbs:
         raise RuntimeError("the result view was not filled")
-    return elapsed
+    return times["filled"] - times["sent"], thumbs
 
 
 def rss_mib() -> float:
@@ -93,18 +102,31 @@ def run() -> str:
         window.show()
         app.processEvents()
         rss_shown = rss_mib()
+        from cuesmith.gui.result_data import load_result
+        from cuesmith.gui.result_view import thumbnail_times
+        from cuesmith.gui.thumbnails import thumbnail_frames
+
         parse = [parse_only(result_json) for _ in range(REPEATS)]
-        fill = [event_to_view(app, window, result_json, f"job{i}") for i in range(REPEATS)]
+        loaded = load_result(result_json)
+        load = [timed(lambda: load_result(result_json)) for _ in range(REPEATS)]
+        thumbs = [timed(lambda: thumbnail_frames(loaded.video, thumbnail_times(loaded), 44)) for _ in range(REPEATS)]
+        fill, thumbs_shown = zip(*[event_to_view(app, window, result_json, f"job{i}") for i in range(REPEATS)])
         rss_filled = rss_mib()
         first = fill[0]
         window.close()
     parse_ms, fill_ms = statistics.median(parse) * 1e3, statistics.median(fill[1:]) * 1e3
+    load_ms, thumbs_ms = statistics.median(load) * 1e3, statistics.median(thumbs) * 1e3
+    shown_ms = statistics.median(thumbs_shown[1:]) * 1e3
     return "\n".join([
         f"Clip 6.6 s, 2 cuts; score with 2 variations, 3 stems, critique; median of {REPEATS - 1} after a first "
-        f"fill of {first * 1e3:.0f} ms (imports, first thumbnails decode).", "",
+        f"fill of {first * 1e3:.0f} ms; machine load shows in these figures.", "",
         "| step | median ms | ratio to baseline |", "| --- | ---: | ---: |",
         f"| baseline: parse result.json + critique.json | {parse_ms:.2f} | 1.0 |",
+        f"| load_result alone (JSON, MIDI notes, chords, changes) | {load_ms:.1f} | {load_ms / parse_ms:.0f}x |",
+        f"| 6 thumbnails alone (PyAV, one pass; decoded off the GUI thread) | {thumbs_ms:.1f} | "
+        f"{thumbs_ms / parse_ms:.0f}x |",
         f"| result event (other thread) to filled result view | {fill_ms:.1f} | {fill_ms / parse_ms:.0f}x |",
+        f"| result event to thumbnails on the strip | {shown_ms:.1f} | {shown_ms / parse_ms:.0f}x |",
         "", "| memory | RSS MiB |", "| --- | ---: |",
         f"| before Qt (engine modules imported): baseline | {rss_before:.0f} |",
         f"| panel shown | {rss_shown:.0f} (+{rss_shown - rss_before:.0f}) |",

@@ -1,6 +1,7 @@
 """The result view: what a score or critique job produced, filled from its result file."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -34,7 +35,9 @@ def thumbnail_times(result: ResultData, count: int = THUMBNAILS) -> list[float]:
 
 class ResultView(QWidget):
     error = pyqtSignal(str)
-    filled = pyqtSignal(str)  # the result file, once every part of the view shows it
+    filled = pyqtSignal(str)  # the result file, once the critique, strip, roll, preview and handles show it
+    thumbnails_shown = pyqtSignal(str)  # the result file, once its thumbnails are on the strip
+    _thumbnails = pyqtSignal(str, list)  # from the decoding thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -54,6 +57,8 @@ class ResultView(QWidget):
         self.preview.position_changed.connect(self.strip.set_position)
         self.preview.position_changed.connect(self.roll.set_position)
         self.preview.error.connect(self.error)
+        self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuesmith-thumbnails")
+        self._thumbnails.connect(self.show_thumbnails)
 
     def build(self) -> None:
         body = QWidget()
@@ -81,15 +86,23 @@ class ResultView(QWidget):
         self.result = result
         span = timeline_span(result)
         self.header.setText(self.header_text(result))
-        thumbs = thumbnail_frames(result.video, thumbnail_times(result), THUMB_HEIGHT) \
-            if result.video and not result.request.get("clips") else []
-        self.strip.show_result(result, span, thumbs)
+        self.strip.show_result(result, span)
+        if result.video and not result.request.get("clips"):  # decoded off the GUI thread; shown when ready
+            self.decoder.submit(self.decode_thumbnails, result.path, result.video, thumbnail_times(result))
         empty = "the music is audio: no notes to show" if result.music_file and result.music is None else ""
         self.roll.show_music(result.music, span, result.cut_times, empty)
         self.preview.set_stems(result.stems)
         self.fill_handles(result)
         self.critique.show_critique(result.critique)
         self.filled.emit(result.path)
+
+    def decode_thumbnails(self, path: str, video: str, times: list[float]) -> None:
+        self._thumbnails.emit(path, thumbnail_frames(video, times, THUMB_HEIGHT))
+
+    def show_thumbnails(self, path: str, frames: list) -> None:
+        if self.result is not None and self.result.path == path:  # not a result shown before this one
+            self.strip.set_thumbnails(frames)
+            self.thumbnails_shown.emit(path)
 
     def header_text(self, result: ResultData) -> str:
         what = Path(result.request.get("timeline") or result.video).name or "timeline"

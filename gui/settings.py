@@ -67,6 +67,7 @@ class PathField(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
         row.addWidget(pick)
+        self.setFocusProxy(self.edit)  # the form label's mnemonic lands in the text field
 
     def pick(self, caption: str, pattern: str, folder: bool) -> None:
         path = QFileDialog.getExistingDirectory(self, caption) if folder \

@@ -42,10 +42,15 @@ class TimeStrip(QWidget):
         self.position = 0.0
         self.selected = -1
 
-    def show_result(self, result: ResultData, span: float, thumbs: list[np.ndarray]) -> None:
+    def show_result(self, result: ResultData, span: float) -> None:
+        """Cuts, beats, changes and key moments of `result`; thumbnails follow through set_thumbnails."""
         self.result, self.span = result, max(span, 1e-3)
-        self.thumbs = [QPixmap.fromImage(image_from_rgb(t)) for t in thumbs]
+        self.thumbs = []
         self.selected = -1
+        self.update()
+
+    def set_thumbnails(self, thumbs: list[np.ndarray]) -> None:
+        self.thumbs = [QPixmap.fromImage(image_from_rgb(t)) for t in thumbs]
         self.update()
 
     def clear(self) -> None:

@@ -41,7 +41,8 @@ def test_result_view_shows_the_real_critique_and_music(view, scored, qtbot):  # 
     from cuesmith.gui.result_data import load_result
 
     truth, result = scored
-    view.show_result(load_result(result.result_json))
+    with qtbot.waitSignal(view.thumbnails_shown, timeout=10000):
+        view.show_result(load_result(result.result_json))
     critique = json.loads(open(result.critique["json"]).read())
     shown = {card.dimension.name: card for card in view.critique.cards}
     assert set(shown) == {d["name"] for d in critique["dimensions"]} == {"rhythm", "emotion", "theme", "culture"}
@@ -302,13 +303,14 @@ def test_critique_only_asks_for_a_critique_of_the_users_music(panel, tmp_path):
                                    "notes": "a wedding"}, "clip.mp4 with cue.wav", "critique")]
 
 
-def test_a_critique_result_of_midi_shows_its_notes(view, scored, tmp_path):  # noqa: F811
+def test_a_critique_result_of_midi_shows_its_notes(view, scored, tmp_path, qtbot):  # noqa: F811
     from cuesmith.engine import Engine
     from cuesmith.gui.result_data import load_result
 
     truth, result = scored
     Engine().critique(truth.path, music=result.variations[1].midi, out_dir=tmp_path)
-    view.show_result(load_result(tmp_path / "critique.json"))
+    with qtbot.waitSignal(view.thumbnails_shown, timeout=10000):
+        view.show_result(load_result(tmp_path / "critique.json"))
     assert view.result.kind == "critique" and view.result.midi == result.variations[1].midi
     assert view.roll.note_count == sum(len(p.notes) for p in read_midi(result.variations[1].midi).parts)
     assert len(view.critique.cards) == 4

@@ -59,6 +59,7 @@ def test_a_submitted_clip_fills_the_result_view(panel, clip, qtbot, engine_proce
     song = read_midi(result["variations"][0]["midi"])
     assert view.roll.note_count == sum(len(p.notes) for p in song.parts) > 0
     assert view.handle_widgets()[0].mime().urls()[0].toLocalFile() == result["variations"][0]["midi"]
+    qtbot.waitUntil(lambda: len(view.strip.thumbs) > 0, timeout=10000)
     save_screenshot(panel, "live_result")
     panel.tabs.setCurrentWidget(panel.jobs)
     save_screenshot(panel, "live_jobs")
@@ -123,6 +124,7 @@ def test_critique_only_judges_the_users_audio(panel, clip, tmp_path, qtbot):
     assert [view.preview.stem.itemText(i) for i in range(view.preview.stem.count())] == ["music"]
     critique = json.loads(Path(filled.args[0]).read_text())
     assert len(view.critique.cards) == len(critique["dimensions"]) == 4
+    qtbot.waitUntil(lambda: len(view.strip.thumbs) > 0, timeout=10000)
     save_screenshot(panel, "live_critique_only")
 
 
