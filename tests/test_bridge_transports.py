@@ -106,6 +106,7 @@ def test_random_datagrams_do_not_stop_the_engine(engine_process):
 def test_token_required_when_the_engine_has_one(tmp_path):
     with running_engine(tmp_path, token="s3cret") as engine:
         assert any("token required" in line for line in engine.lines)
+        assert engine.host == "127.0.0.1"  # loopback unless --host says otherwise
         for transport in ("udp", "tcp", "ws"):
             with engine.client(transport) as client:
                 assert client.ping() < 1.0
