@@ -34,7 +34,8 @@ class TimeStrip(QWidget):
         self.setMouseTracking(True)
         self.setMinimumHeight(THUMB_HEIGHT + 46)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Key moments: A on a musical change within a frame, B within 0.5 s, C none. "
+        self.setToolTip("White lines: cuts. Ticks: the music's beats (tall: downbeats). Triangles: musical "
+                        "changes. Key moments: A on a change within a frame, B within 0.5 s, C none. "
                         "Click to jump; Left/Right pick a moment, Enter jumps.")
         self.result: Optional[ResultData] = None
         self.span = 1.0
