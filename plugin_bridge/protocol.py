@@ -413,7 +413,7 @@ class Dispatcher:
         try:
             messages = decode_packet(data)
         except ProtocolError as error:
-            self._error(channel, error)
+            self.reply_error(channel, error)
             return
         for message in messages:
             self.handle_message(message, channel)
@@ -422,7 +422,7 @@ class Dispatcher:
         try:
             message = decode_json_frame(text)
         except ProtocolError as error:
-            self._error(channel, error)
+            self.reply_error(channel, error)
             return
         self.handle_message(message, channel)
 
@@ -435,12 +435,12 @@ class Dispatcher:
             self._check_token(request)
             getattr(self, f"_{request.name}")(request, reply)
         except ProtocolError as error:
-            self._error(reply, error)
+            self.reply_error(reply, error)
         except CuesmithError as error:
-            self._error(reply, ProtocolError("bad_request", str(error), tag))
+            self.reply_error(reply, ProtocolError("bad_request", str(error), tag))
         except Exception as error:  # a bug must cost one error reply, not the server
             print(f"cuesmith serve: {message.address[:80]}: {type(error).__name__}: {error}", file=sys.stderr)
-            self._error(reply, ProtocolError("internal", f"the engine failed on this request: {error}"[:300], tag))
+            self.reply_error(reply, ProtocolError("internal", f"the engine failed on this request: {error}"[:300], tag))
 
     def _reply_channel(self, request: Request, channel: Channel) -> Channel:
         if "reply" not in request.options:
@@ -469,7 +469,7 @@ class Dispatcher:
             raise ProtocolError("unauthorized", "missing or wrong token= (this engine was started with --token)",
                                 request.tag)
 
-    def _error(self, channel: Channel, error: ProtocolError) -> None:
+    def reply_error(self, channel: Channel, error: ProtocolError) -> None:
         tag = error.tag if isinstance(error.tag, str) else ""
         try:
             channel.send(PREFIX + "error", [tag, error.code, error.message[:400]])

@@ -84,7 +84,7 @@ class SlipProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         for packet in self.stream.feed(data):
             if isinstance(packet, ProtocolError):
-                self.dispatcher._error(self.channel, packet)
+                self.dispatcher.reply_error(self.channel, packet)
             else:
                 self.dispatcher.handle_packet(packet, self.channel)
 
@@ -122,7 +122,7 @@ async def serve_websocket(connection, dispatcher: Dispatcher) -> None:
             if isinstance(frame, str):
                 dispatcher.handle_text(frame, text)
             elif len(frame) > MAX_PACKET:
-                dispatcher._error(binary, ProtocolError("too_large", f"a packet of {len(frame)} bytes "
+                dispatcher.reply_error(binary, ProtocolError("too_large", f"a packet of {len(frame)} bytes "
                                                                      f"(at most {MAX_PACKET})"))
             else:
                 dispatcher.handle_packet(frame, binary)
