@@ -75,6 +75,20 @@ def test_websocket_text_frames_carry_json_messages(engine_process):
         assert decode_packet(ws.recv(timeout=10))[0].args == ["b1", __version__]
 
 
+def test_a_job_submitted_in_text_frames_gets_its_events_as_text_frames(engine_process, clip):
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{engine_process.ws_port}/") as ws:
+        ws.send(json.dumps({"address": "/cuesmith/analyze", "args": ["j1", json.dumps({"video": str(clip)})]}))
+        replies = [json.loads(ws.recv(timeout=10))]
+        while replies[-1]["address"] not in ("/cuesmith/result", "/cuesmith/failed"):
+            replies.append(json.loads(ws.recv(timeout=120)))
+    assert replies[0]["address"] == "/cuesmith/accepted" and replies[0]["args"][0] == "j1"
+    job_id = replies[0]["args"][1]
+    assert replies[-1] == {"address": "/cuesmith/result", "args": [job_id, "analyze", replies[-1]["args"][2]]}
+    assert json.loads(open(replies[-1]["args"][2]).read())
+
+
 def test_tcp_frames_split_across_writes_and_garbage_between(engine_process):
     with socket.create_connection(("127.0.0.1", engine_process.port), timeout=10) as sock:
         wire = slip.encode(encode_message("/cuesmith/ping", ["a"])) + slip.encode(b"junk") + \
