@@ -251,8 +251,8 @@ def _child(job: Callable[[], None]) -> None:
 
 
 def _frames(frames: int, shared: bool) -> np.ndarray:
-    """Zeroed float32 (frames, 2); `shared`: in anonymous shared memory, so what a forked
-    child writes the parent sees (private memory is cheaper to fault in, so only then)."""
+    """Zeroed float32 (frames, 2). `shared`: in anonymous shared memory, where what a
+    forked child writes the parent sees; only then, as private memory faults in faster."""
     if not shared:
         return np.zeros((frames, 2), dtype=np.float32)
     return np.frombuffer(mmap.mmap(-1, frames * 8), dtype=np.float32).reshape(frames, 2)
@@ -323,11 +323,11 @@ def _fade_out(samples: np.ndarray, sample_rate: int) -> None:
 
 # -- loudness ----------------------------------------------------------------
 
-_BLOCK_S = 0.4  # BS.1770 gating blocks: 400 ms, 75 % overlap
-_STEP_S = 0.1
+_BLOCK_S = 0.4  # BS.1770 gating blocks: 400 ms
+_STEP = 0.25  # of a block between block starts: 75 % overlap
 _ABSOLUTE_GATE_LUFS = -70.0
 _CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
-_SEGMENTS_PER_CHUNK = 64  # of 100 ms: a few MB of float32 at a time
+_SEGMENTS_PER_CHUNK = 64  # filtered at a time: 6.4 s, about 1 MB of float32 at 48 kHz
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
@@ -335,8 +335,9 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 
     The measure of `pyloudnorm.Meter(rate).integrated_loudness` (same filters, blocks
     and gates; the tests hold them within 0.01 LU) at a fraction of its cost: the
-    K-weighting runs in float32 with one thread per channel, and the block energies
-    are differences of a running sum instead of a Python loop over the blocks.
+    K-weighting runs in float32 with one thread per channel, each sample is squared and
+    summed once into the 100 ms segments the blocks share, and the blocks are running
+    sums of segments, instead of a Python loop over blocks of 400 ms.
     """
     channels = samples.reshape(len(samples), -1)
     block = int(_BLOCK_S * sample_rate) + 1
@@ -353,10 +354,10 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 
 def _block_bounds(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Sample ranges of the gating blocks, rounded as pyloudnorm rounds them."""
-    count = int(np.round((n / sample_rate - _BLOCK_S) / _STEP_S)) + 1
+    count = int(np.round((n / sample_rate - _BLOCK_S) / (_BLOCK_S * _STEP))) + 1
     j = np.arange(count)
-    starts = (_BLOCK_S * (j * 0.25) * sample_rate).astype(int)
-    ends = (_BLOCK_S * (j * 0.25 + 1) * sample_rate).astype(int)
+    starts = (_BLOCK_S * (j * _STEP) * sample_rate).astype(int)
+    ends = (_BLOCK_S * (j * _STEP + 1) * sample_rate).astype(int)
     return starts, np.minimum(ends, n)
 
 
