@@ -77,6 +77,10 @@ class AudioPreview(QWidget):
         self.player.setSource(QUrl.fromLocalFile(path))
         self.player.setPosition(position)
 
+    def release(self) -> None:
+        self.player.stop()
+        self.player.setSource(QUrl())
+
     def toggle(self) -> None:
         if not self.isEnabled():
             return

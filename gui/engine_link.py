@@ -78,7 +78,12 @@ class EngineLink(QObject):
             self.client.close()
         s = self.settings
         self.client = BridgeClient(host=s.host, port=s.port, transport=s.transport, token=s.token or None,
-                                   timeout=3.0, on_event=self.event.emit)
+                                   timeout=3.0, on_event=self.forward)
+
+    def forward(self, event: dict) -> None:
+        """On the client's receiver thread: hand the event to the GUI thread (none once the link is closed)."""
+        if not self.closed:
+            self.event.emit(event)
 
     def serve_command(self) -> list[str]:
         s = self.settings

@@ -58,6 +58,7 @@ class ResultView(QWidget):
         self.preview.position_changed.connect(self.roll.set_position)
         self.preview.error.connect(self.error)
         self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuesmith-thumbnails")
+        self.decoder_stopped = False
         self._thumbnails.connect(self.show_thumbnails)
 
     def build(self) -> None:
@@ -87,7 +88,7 @@ class ResultView(QWidget):
         span = timeline_span(result)
         self.header.setText(self.header_text(result))
         self.strip.show_result(result, span)
-        if result.video and not result.request.get("clips"):  # decoded off the GUI thread; shown when ready
+        if result.video and not result.request.get("clips") and not self.decoder_stopped:  # decoded off the GUI thread; shown when ready
             self.decoder.submit(self.decode_thumbnails, result.path, result.video, thumbnail_times(result))
         empty = "the music is audio: no notes to show" if result.music_file and result.music is None else ""
         self.roll.show_music(result.music, span, result.cut_times, empty)
@@ -97,7 +98,15 @@ class ResultView(QWidget):
         self.filled.emit(result.path)
 
     def decode_thumbnails(self, path: str, video: str, times: list[float]) -> None:
-        self._thumbnails.emit(path, thumbnail_frames(video, times, THUMB_HEIGHT))
+        frames = thumbnail_frames(video, times, THUMB_HEIGHT)
+        if not self.decoder_stopped:
+            self._thumbnails.emit(path, frames)
+
+    def shutdown(self) -> None:
+        """Before the view goes away: no thumbnail thread, no player loading a file."""
+        self.decoder_stopped = True
+        self.decoder.shutdown(wait=True, cancel_futures=True)
+        self.preview.release()
 
     def show_thumbnails(self, path: str, frames: list) -> None:
         if self.result is not None and self.result.path == path:  # not a result shown before this one

@@ -209,5 +209,6 @@ class PanelWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.heartbeat.stop()
+        self.result_view.shutdown()
         self.link.close()
         super().closeEvent(event)

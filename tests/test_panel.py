@@ -18,7 +18,8 @@ def view(qtbot, dark_app):  # noqa: F811
     qtbot.addWidget(widget)
     widget.resize(420, 1100)
     widget.show()
-    return widget
+    yield widget
+    widget.shutdown()
 
 
 @pytest.fixture
