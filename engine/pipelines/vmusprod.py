@@ -1,9 +1,9 @@
 """V-MusProd on ONNX Runtime: plan -> chords -> melody -> accompaniment -> Song.
 
     chord          decoder over the 'no video' memory, constrained to the plan
-                   (bars, sections, the plan's key: runtime/decode.py)
-    melody         encoder over the chord tokens, decoder over the melody
-    accompaniment  encoder over chords + melody, decoder over the accompaniment
+                   (bars, sections, the plan's key, a closing V7-I cadence: runtime/decode.py)
+    melody         encoder over the chord tokens, decoder over the melody (chord tones on the beats)
+    accompaniment  encoder over chords + melody, decoder over the accompaniment (chord tones, root below)
 
 All variations run as one batch per stage. numpy + onnxruntime only.
 """
@@ -22,7 +22,7 @@ from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_cont
 from ..planning.plan import ScorePlan
 from ..progress import Progress, report
 from ..runtime.context import context_rows
-from ..runtime.decode import BarPlan, StageRunner, generate, key_chord_fields, key_pitch_fields
+from ..runtime.decode import BarPlan, StageRunner, cadence_fields, generate, key_chord_fields, key_pitch_fields
 from ..runtime.sampling import Sampling
 from ..runtime.store import ModelFolder, find_model
 
@@ -87,7 +87,8 @@ def bar_plan(plan: ScorePlan) -> BarPlan:
     key_chords, tonic_chord = key_chord_fields(plan.key.tonic, plan.key.mode)
     return BarPlan(np.array(meters), np.array(tempos), np.array(sixteenths), control_ids(plan.controls),
                    np.array([c.section_start for c in plan.controls], dtype=bool), key_chords, tonic_chord,
-                   key_pitch_fields(plan.key.tonic, plan.key.mode))
+                   key_pitch_fields(plan.key.tonic, plan.key.mode),
+                   cadence_fields(plan.key.tonic, plan.key.mode, plan.n_bars))
 
 
 def merge_chords_and_melody(chords: np.ndarray, melody: np.ndarray, plan: ScorePlan, n_bars: int) -> np.ndarray:
