@@ -48,6 +48,8 @@ TAIL_BEATS = 0.5  # release tail after the last note-off, in beats at the final 
 MIX = "mix"
 MAX_WORKERS = 4  # each process beyond the first may need one more stem-sized buffer
 _FADE_SECONDS = 0.01
+_FLUSH_FRAMES = 4096  # 85 ms at 48 kHz, well over TinySoundFont's 10 ms fast release
+_EVENT_GRID = 64  # frames; TinySoundFont's TSF_RENDER_EFFECTSAMPLEBLOCK (see _note_events)
 _WRITE_CHUNK_FRAMES = 1 << 14  # 128 KiB of float32 stereo: the quantising stays in L2 cache
 _RELEASE_COST_S = 1.0  # synthesis cost of a note ~ its seconds + this (measured on POP909 piano)
 
@@ -276,9 +278,17 @@ def synthesize_part(synth, part: Part, song: Song, out: np.ndarray, sample_rate:
             synth.noteoff(channel, pitch)
     if frames > position:
         synth.generate_simple(frames - position, raw[position * bytes_per_frame:])
-    synth.sounds_off()
+    _silence(synth)
     _fade_out(out, sample_rate)
     return out
+
+
+def _silence(synth) -> None:
+    """End every voice. `sounds_off` fades them out over 10 ms of the next samples
+    rendered, which would put this part's last notes at the start of the next part
+    rendered with this synth: render those 10 ms (and a margin) into a scratch buffer."""
+    synth.sounds_off()
+    synth.generate_simple(_FLUSH_FRAMES)
 
 
 def _select_program(synth, channel: int, part: Part) -> None:
@@ -289,18 +299,27 @@ def _select_program(synth, channel: int, part: Part) -> None:
 
 
 def _note_events(part: Part, song: Song, sample_rate: int, frames: int) -> list[tuple[int, bool, int, int]]:
-    """(frame, is_on, pitch, velocity), note-offs before note-ons at one frame."""
+    """(frame, is_on, pitch, velocity), note-offs before note-ons at one frame.
+
+    Frames are on a grid of `_EVENT_GRID` (1.3 ms at 48 kHz): TinySoundFont updates
+    envelopes and LFOs every 64 samples counted from the start of each render call,
+    so on this grid a voice sounds the same whichever other notes share its synth,
+    and pieces of a part rendered apart sum to the part (to float rounding)."""
     starts = np.array([n.start for n in part.notes])
-    ends = np.array([max(n.end, n.start + 1) for n in part.notes])
-    on = np.rint(tick_seconds(song, starts) * sample_rate).astype(int)
-    off = np.rint(tick_seconds(song, ends) * sample_rate).astype(int)
+    ends = np.array([n.end for n in part.notes])
+    on = _on_grid(tick_seconds(song, starts) * sample_rate)
+    off = np.maximum(_on_grid(tick_seconds(song, ends) * sample_rate), on + _EVENT_GRID)
     events = []
     for note, a, b in zip(part.notes, on.tolist(), off.tolist()):
         pitch, velocity = min(max(note.pitch, 0), 127), min(max(note.velocity, 1), 127)
         events.append((min(a, frames), True, pitch, velocity))
-        events.append((min(max(b, a + 1), frames), False, pitch, 0))
+        events.append((min(b, frames), False, pitch, 0))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     return events
+
+
+def _on_grid(frames: np.ndarray) -> np.ndarray:
+    return np.rint(frames / _EVENT_GRID).astype(int) * _EVENT_GRID
 
 
 def tick_seconds(song: Song, ticks: np.ndarray) -> np.ndarray:
