@@ -12,10 +12,12 @@ itself; the 1 dB margin covers the inter-sample overs of SoundFont material
 Every stem gets the very same gain as the mix, so the stems still sum to the
 mix sample for sample (up to 24-bit rounding) and keep their balance.
 
-Speed (benchmarks/bench_stems.py): TinySoundFont holds the GIL, so the parts
-are synthesised in forked processes (Linux) that write into shared memory;
-the loudness meter and the WAV writers run in threads (scipy, numpy and
-libsndfile release the GIL).
+Speed (benchmarks/bench_stems.py): TinySoundFont holds the GIL, so where cores
+are idle the parts are synthesised in forked processes (Linux) that write into
+shared memory, a melodic part cut between them by pitch; the result is the same
+as in one process (to float rounding). The loudness meter is our own BS.1770
+(no Python loop over blocks) and runs a thread per channel; the WAV files are
+quantised and packed to 24 bits in numpy chunks and written in threads.
 
 Files: `<out_dir>/mix.wav` and `<out_dir>/<part name>.wav`; a name that is
 taken gets `-2`, `-3`, ... (`files.unused_path`): a render never replaces an
@@ -219,11 +221,16 @@ def _synthesis_cost(song: Song, notes: list[Note]) -> float:
 
 
 def _worker_count(workers: Optional[int]) -> int:
+    """Processes to synthesise with: `workers`, or by default one per idle core (up to
+    MAX_WORKERS). A forked worker pays only on a core nobody else is using: on the
+    shared 2-core dev machine at load 4-9 two processes were 5-15 % slower than one
+    (benchmarks/bench_stems.py). The output does not depend on it (`_note_events`)."""
     if not hasattr(os, "fork") or sys.platform != "linux":
         return 1  # forking is unsafe on macOS (system frameworks) and absent on Windows
     if workers is not None:
         return max(1, workers)
-    return min(MAX_WORKERS, len(os.sched_getaffinity(0)))
+    idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
+    return int(min(MAX_WORKERS, max(1, round(idle))))
 
 
 def _run_forked(jobs: list[Callable[[], None]]) -> None:
