@@ -7,7 +7,8 @@ import pytest
 import soundfile
 
 from cuesmith.engine.errors import CuesmithError
-from cuesmith.engine.music.audio import analyze_audio, analyze_audio_file, audio_from_samples, load_audio
+from cuesmith.engine.music.audio import (TEMPO_GRID_BPM, analyze_audio, analyze_audio_file, audio_from_samples,
+                                         beat_envelopes, load_audio, tempo_features, tempo_model, track_beats)
 from cuesmith.engine.music.render import integrated_loudness, render_audio
 from cuesmith.engine.music.score import Note, Part, Song, TempoChange
 
@@ -29,6 +30,16 @@ def pulse_song(bpm: float, bars: int = 8, minor: bool = False) -> Song:
         notes += [Note(tick, tick + 420, root + i, velocity) for i in (0, third, 7, 12)]
         notes.append(Note(tick, tick + 200, root + 24 + (beat % 3) * 2, velocity - 10))
     return Song(parts=[Part("keys", notes)], tempos=[TempoChange(0, bpm)])
+
+
+def offbeat_song(bpm: float, bars: int = 12) -> Song:
+    """A soft bass note on every beat, a loud chord on every off-beat (the "and")."""
+    bass, keys = [], []
+    for beat in range(bars * 4):
+        tick, root = beat * 480, (36, 41, 43, 36)[(beat // 4) % 4]
+        bass.append(Note(tick, tick + 400, root, 70))
+        keys += [Note(tick + 240, tick + 400, root + 24 + i, 120) for i in (0, 4, 7)]
+    return Song(parts=[Part("bass", bass, program=33), Part("keys", keys)], tempos=[TempoChange(0, bpm)])
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +74,29 @@ def test_tempo_beats_and_key_of_a_render(pulse_wav):
     onsets = np.array(a.onsets)
     assert all(np.min(np.abs(onsets - t)) < 0.02 for t in expected[1:-1])  # within 20 ms of each beat
     assert not a.silent and a.brightness_hz > 200
+
+
+def test_beats_follow_the_bass_under_louder_offbeat_chords():
+    """The beat DP reads the bass envelope too: beats on the bass notes, all through the song, and
+    none in the silence after it (librosa's own trim dropped the first and last few here)."""
+    import mir_eval
+
+    bpm = 84.0
+    mix = render_audio(offbeat_song(bpm), sample_rate=RATE).mix.mean(axis=1)
+    mono = np.r_[mix, np.zeros(4 * RATE, np.float32)]
+    beats = track_beats(audio_from_samples(mono, RATE))
+    expected = np.arange(48) * 60 / bpm
+    assert beats.tempo == pytest.approx(bpm, rel=0.02)
+    assert mir_eval.beat.f_measure(expected, beats.beats) > 0.97  # ±70 ms of the bass notes
+    assert beats.beats[-1] < expected[-1] + 60 / bpm  # at most the beat after the last off-beat chord
+
+
+def test_tempo_model_fits_its_features():
+    model = tempo_model()
+    noise = np.random.default_rng(0).standard_normal(RATE * 5).astype(np.float32)
+    envelopes = beat_envelopes(noise)
+    assert "001-700" in model.fitted_on and set(model.envelopes) <= set(envelopes)
+    assert tempo_features(envelopes, model).shape == (len(TEMPO_GRID_BPM), len(model.weights))
 
 
 def test_minor_render_reads_minor():
