@@ -5,6 +5,9 @@ Each song's MIDI is rendered with the default SoundFont (music.render) at
 read the same file. Scores: mir_eval F-measure (±70 ms) and AMLt. The
 baseline is librosa's default `beat_track`; ours is `music.audio.track_beats`
 (tuned only on renders of 001-700: see its docstring).
+
+`python benchmarks/bench_beats.py fit` refits music/beat_tempo.json on renders
+of `TRAIN_SONGS` (210 songs of 001-700) and prints its accuracy there.
 """
 from __future__ import annotations
 
@@ -171,6 +174,7 @@ def evaluate(songs, trackers) -> dict:
 
 def run() -> str:
     from cuesmith.engine.music import pop909
+    from cuesmith.engine.music.audio import tempo_model
 
     songs = list(pop909.VALID_SONGS)
     results = evaluate(songs, {"librosa beat_track (default, baseline)": librosa_default,
@@ -182,7 +186,7 @@ def run() -> str:
     return ("Renders: the POP909 MIDI through the default SoundFont, mono, "
             f"{RENDER_RATE} Hz. Reference: beat_midi.txt. Goal: ≥ 0.85 F and AMLt.\n\n" + "\n".join(rows)
             + f"\n\nours / librosa: F ×{mine[:, 0].mean() / base[:, 0].mean():.2f}, "
-            f"AMLt ×{mine[:, 1].mean() / base[:, 1].mean():.2f}.")
+            f"AMLt ×{mine[:, 1].mean() / base[:, 1].mean():.2f}. Tempo model: {tempo_model().fitted_on}.")
 
 
 if __name__ == "__main__":
