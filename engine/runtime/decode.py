@@ -54,6 +54,10 @@ MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
 CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "all"}
 ROOT_IN_BASS = ("accompaniment",)  # its lowest note where a chord starts is the chord's root
 NO_CHORD_QUALITY = 1 + QUALITIES.index(NO_CHORD)
+# A decode step of these small nets is ~260 tiny ops: thread hand-offs cost more than they save
+# (8-bar plan on the 2-core dev machine, best of 3: 1 variation 0.39 s with one thread vs 1.59 s with ORT's
+# default, 3 variations 1.03 vs 2.28 s; step times in benchmarks/bench_vmusprod.py)
+DECODER_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class StageRunner:
     def __init__(self, stage: str, encoder_path, decoder_path, net_config: dict):
         self.stage = stage
         self.encoder = open_session(encoder_path)
-        self.decoder = open_session(decoder_path)
+        self.decoder = open_session(decoder_path, threads=DECODER_THREADS)
         self.n_layers, self.n_heads = net_config["n_layers"], net_config["n_heads"]
         self.head_dim = net_config["d_model"] // net_config["n_heads"]
         self.d_video = net_config.get("d_video", 16)
