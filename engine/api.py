@@ -79,19 +79,10 @@ class Engine:
 
 
 def configured_llm() -> Optional[str]:
-    """"llm_model" from <user config dir>/cuesmith/config.json, or $CUESMITH_LLM."""
-    import json
-    import os
+    """"llm_model" from the user's settings ($CUESMITH_LLM or config.json), if any."""
+    from .config import user_setting
 
-    if os.environ.get("CUESMITH_LLM"):
-        return os.environ["CUESMITH_LLM"]
-    from platformdirs import user_config_dir
-
-    path = Path(user_config_dir("cuesmith")) / "config.json"
-    try:
-        return json.loads(path.read_text()).get("llm_model") if path.exists() else None
-    except (ValueError, OSError, AttributeError):
-        return None
+    return user_setting("llm_model")
 
 
 def trim_to_clip(facts, start: float, end: float):

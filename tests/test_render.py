@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +112,25 @@ def test_user_soundfont_is_used(tmp_path):
     with pytest.raises(CuesmithError, match="SoundFont not found"):
         render_stems(short_song(), tmp_path / "out", soundfont=tmp_path / "missing.sf2")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_soundfont_setting_reaches_the_render(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CUESMITH_SOUNDFONT", raising=False)
+    config = tmp_path / "config" / "cuesmith" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"soundfont": str(tmp_path / "from-config.sf2")}))
+    with pytest.raises(CuesmithError, match="from-config.sf2: SoundFont not found"):
+        render_stems(short_song(), tmp_path / "out")
+    import pretty_midi
+
+    mine = shutil.copy(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2", tmp_path / "mine.sf2")
+    monkeypatch.setenv("CUESMITH_SOUNDFONT", str(mine))  # the environment wins over config.json
+    assert render.default_soundfont() == Path(mine)
+    assert render_stems(short_song(), tmp_path / "out")[MIX].exists()
 
 
 def test_a_song_without_notes_is_an_error(tmp_path):

@@ -72,9 +72,13 @@ class RenderedAudio:
 
 
 def default_soundfont() -> Path:
+    """The user's SoundFont ($CUESMITH_SOUNDFONT or "soundfont" in config.json), else pretty_midi's TimGM6mb."""
     import pretty_midi
 
-    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    from ..config import user_setting
+
+    chosen = user_setting("soundfont")
+    return Path(chosen).expanduser() if chosen else Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
 def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None = None,
