@@ -13,7 +13,7 @@ from cuesmith.engine.music.render import integrated_loudness, render_audio
 from cuesmith.engine.music.score import Note, Part, Song, TempoChange
 
 RATE = 22_050
-# music.audio's tempo prior is tuned on POP909 (mostly ballads): a bare beat pulse over ~105 BPM
+# music.audio's tempo model is fitted on POP909 (mostly ballads): a bare beat pulse over ~100 BPM
 # can read at half tempo (see the module doc); the tests stay in the range it reads right
 PULSE_BPM = 96.0
 FORMATS = {".mp3": "libmp3lame", ".m4a": "aac", ".opus": "libopus", ".flac": "flac"}
