@@ -2,7 +2,9 @@
 
 How (`plan`):
 
-1. Anchors. Each hard cut ends a *segment* (from the previous cut, or from 0).
+1. Anchors. Each hard cut ends a *segment* (from the previous cut, or from 0),
+   and the end of the picture ends the last one (the *tail*), so the final
+   bar line — and the closing cadence — lands on the last frame.
    A segment of L seconds holds a whole number n of beats at a mean tempo of
    60·n/L BPM; the candidates are the n whose tempo lies in the tempo range.
    A cut whose segment admits no such n (a shot shorter than one beat at the
@@ -10,10 +12,14 @@ How (`plan`):
 2. Choice. A dynamic programme over segments picks one n per segment,
    minimising (tempo − the segment's motion tempo)² + (tempo step between
    segments)² + a penalty when a cut is not a downbeat of the running metre
-   (`DOWNBEAT_COST`). The state carries the beat phase inside the bar.
-3. Bars. Bars follow the time signature; when a cut would land inside a bar
-   and the metre is not pinned, the bar before the cut is shortened (a 2/4
-   or 3/4 bar) so the cut starts a bar, as a film composer would do.
+   (`DOWNBEAT_COST`) and a larger one when the end of the picture does not
+   complete a bar (`END_BAR_COST`). The state carries the beat phase inside
+   the bar.
+3. Bars. Bars follow the time signature; when a cut or the end of the picture
+   would land inside a bar and the metre is not pinned, the bar before it is
+   shortened (a 2/4 or 3/4 bar) so the cut starts a bar and the last bar ends
+   with the picture, as a film composer would do. With the metre pinned, an
+   end inside a bar completes that bar past the picture, with a warning.
 4. Tempo. Tempo changes only at bar lines and at cuts, by at most
    `MAX_STEP_BPM` from one bar (or piece of a bar) to the next: each segment
    ramps from the tempo it inherits towards a level X found by bisection so
@@ -22,8 +28,10 @@ How (`plan`):
    plan carries a warning naming the bar.
 
 Range: V-MusProd's motion scale (`video.tempo`, 90–130 BPM); a pinned tempo
-narrows it to ±`PIN_SLACK` around the pin. The last shot has no cut to land:
-its tempo ramps to its motion tempo and bars run past the end of the picture.
+narrows it to ±`PIN_SLACK` around the pin. A tail that holds no whole
+number of beats in range (shorter than a beat, or between two tempo steps) is
+not locked: its tempo ramps bar by bar towards its motion tempo and the last
+bar runs past the end of the picture, with a warning.
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from .plan import PlanOptions, ScorePlan
 MAX_STEP_BPM = 6.0  # largest tempo change from one bar (or part of a bar) to the next
 PIN_SLACK = 0.05  # a pinned tempo may move ±5% so cuts can still land on beats
 DOWNBEAT_COST = 4.0  # cost of a cut that is not a downbeat, in units of (tempo error / TEMPO_SCALE)²
+END_BAR_COST = 16.0  # cost of an end of picture that does not complete a bar (a shortened last bar)
 TEMPO_SCALE = 4.0  # BPM off the motion tempo that costs 1
 STEP_SCALE = 3.0  # BPM of tempo step between segments that costs 1
 INFEASIBLE_COST = 1e3  # a step no ramp can make within the segment
@@ -62,10 +71,15 @@ def plan(analysis, options: Optional[PlanOptions] = None) -> ScorePlan:
     numerator, denominator = options.time_signature
     warnings: list[str] = []
     segments = make_segments(analysis, options, low, high, warnings)
-    beats = choose_beats(segments[:-1], numerator, options.pin_time_signature)
-    cut_beats = list(np.cumsum(beats)) if beats else []
-    bars = bar_lengths(cut_beats, numerator, options.pin_time_signature)
-    tempo_pieces = realise_tempo(segments, cut_beats, bars, numerator, low, high, warnings)
+    locked = segments if segments[-1].candidates else segments[:-1]
+    beats = choose_beats(locked, numerator, options.pin_time_signature)
+    anchor_beats = [int(b) for b in np.cumsum(beats)] if beats else []
+    bars = bar_lengths(anchor_beats, numerator, options.pin_time_signature)
+    if segments[-1].candidates and anchor_beats[-1] % numerator and options.pin_time_signature:
+        warnings.append(f"the end of the picture at {segments[-1].end:.3f} s falls inside a bar of the pinned "
+                        f"{numerator}/{denominator}: the last bar runs past it")
+    tempo_pieces = realise_tempo(segments, anchor_beats, bars, numerator, low, high, warnings)
+    cut_beats = anchor_beats[:len(segments) - 1]
     return assemble(analysis, options, segments, cut_beats, bars, tempo_pieces, (low, high),
                     (numerator, denominator), warnings)
 
@@ -87,13 +101,19 @@ def segment_target(analysis, start: float, end: float, low: float, high: float,
     return float(np.clip(motion_to_bpm(level), low, high))
 
 
+def beat_candidates(length: float, low: float, high: float) -> list[int]:
+    """Whole numbers of beats that fill `length` seconds at a mean tempo in [low, high] BPM."""
+    if length <= 0:
+        return []
+    return list(range(max(1, math.ceil(length * low / 60 - 1e-9)), math.floor(length * high / 60 + 1e-9) + 1))
+
+
 def make_segments(analysis, options, low, high, warnings) -> list[Segment]:
     segments, start = [], 0.0
     for index, cut in enumerate(sorted(analysis.cuts, key=lambda c: c.time)):
         length = cut.time - start
-        candidates = [n for n in range(max(1, math.ceil(length * low / 60 - 1e-9)),
-                                       math.floor(length * high / 60 + 1e-9) + 1)]
-        if length <= 0 or not candidates:
+        candidates = beat_candidates(length, low, high)
+        if not candidates:
             warnings.append(f"cut at {cut.time:.3f} s not locked: {length:.2f} s after the previous "
                             f"anchor holds no whole number of beats at {low:.0f}-{high:.0f} BPM")
             continue
@@ -101,13 +121,22 @@ def make_segments(analysis, options, low, high, warnings) -> list[Segment]:
         segments.append(Segment(start, cut.time, target, index, candidates))
         start = cut.time
     tail_end = max(analysis.duration, start + 1e-3)
-    segments.append(Segment(start, tail_end, segment_target(analysis, start, tail_end, low, high, options),
-                            None))
+    tail = Segment(start, tail_end, segment_target(analysis, start, tail_end, low, high, options), None,
+                   beat_candidates(analysis.duration - start, low, high))
+    if not tail.candidates:
+        warnings.append(f"the end of the picture at {analysis.duration:.3f} s is not on a bar line: the "
+                        f"{analysis.duration - start:.2f} s after the last cut hold no whole number of beats at "
+                        f"{low:.0f}-{high:.0f} BPM, so the last bar runs past the picture")
+    segments.append(tail)
     return segments
 
 
 def choose_beats(segments: list[Segment], numerator: int, pinned_metre: bool) -> list[int]:
-    """Beats per locked segment by dynamic programming over (candidate, phase in the bar)."""
+    """Beats per locked segment by dynamic programming over (candidate, phase in the bar).
+
+    A segment with no cut (the tail) ends at the end of the picture: it pays END_BAR_COST,
+    not DOWNBEAT_COST, when it does not complete a bar.
+    """
     if not segments:
         return []
     # state: (phase, tempo) -> (cost, back-pointer list of beats)
@@ -119,15 +148,34 @@ def choose_beats(segments: list[Segment], numerator: int, pinned_metre: bool) ->
             for n in seg.candidates:
                 tempo = 60.0 * n / length
                 step = abs(tempo - prev_tempo) if path else 0.0
-                reach = MAX_STEP_BPM * max(1.0, n / numerator)  # what a ramp can make up in this segment
+                reachable = not path or ramp_reaches(prev_tempo, tempo, piece_beats(phase, n, numerator))
                 new_phase = (phase + n) % numerator
+                off_bar = END_BAR_COST if seg.cut_index is None else DOWNBEAT_COST
                 c = (cost + ((tempo - seg.target) / TEMPO_SCALE) ** 2 + (step / STEP_SCALE) ** 2
-                     + (DOWNBEAT_COST if new_phase else 0.0) + (INFEASIBLE_COST if step > reach else 0.0))
+                     + (off_bar if new_phase else 0.0) + (0.0 if reachable else INFEASIBLE_COST))
                 key = (0 if not pinned_metre and new_phase else new_phase, round(tempo, 6))
                 if key not in nxt or c < nxt[key][0]:
                     nxt[key] = (c, path + [n])
         states = prune(nxt)
     return min(states.values(), key=lambda v: v[0])[1]
+
+
+def piece_beats(phase: int, n: int, numerator: int) -> list[int]:
+    """Beats of each piece (stretch between bar lines) of an n-beat segment starting `phase` beats into a bar."""
+    lengths, position = [], 0
+    while position < n:
+        length = min(numerator - (phase + position) % numerator, n - position)
+        lengths.append(length)
+        position += length
+    return lengths
+
+
+def ramp_reaches(start_bpm: float, mean_bpm: float, lengths: list[int]) -> bool:
+    """Whether pieces stepping by MAX_STEP_BPM from `start_bpm` can average `mean_bpm` (the DP's step bound)."""
+    def mean(sign: float) -> float:
+        tempos = [max(start_bpm + sign * MAX_STEP_BPM * (i + 1), 1.0) for i in range(len(lengths))]
+        return sum(lengths) / sum(b / t for b, t in zip(lengths, tempos))
+    return mean(-1.0) - 1e-6 <= mean_bpm <= mean(1.0) + 1e-6
 
 
 def prune(states: dict, keep: int = 64) -> dict:
@@ -136,11 +184,11 @@ def prune(states: dict, keep: int = 64) -> dict:
     return dict(best)
 
 
-def bar_lengths(cut_beats: list[int], numerator: int, pinned_metre: bool) -> list[int]:
-    """Beats per bar up to the last cut; a bar is shortened to end at a cut unless the metre is pinned."""
+def bar_lengths(anchor_beats: list[int], numerator: int, pinned_metre: bool) -> list[int]:
+    """Beats per bar up to the last anchor; a bar is shortened to end at an anchor unless the metre is pinned."""
     bars: list[int] = []
     position = 0
-    for cut in cut_beats:
+    for cut in anchor_beats:
         while position + numerator <= cut:
             bars.append(numerator)
             position += numerator
@@ -163,13 +211,17 @@ def pieces_between(start: float, end: float, boundaries: list[float]) -> list[Pi
     return [Piece(a, b - a) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def realise_tempo(segments, cut_beats, bars, numerator, low, high, warnings) -> list[Piece]:
-    """Tempo for every piece (the stretch between two bar lines or cuts), segment by segment."""
+def realise_tempo(segments, anchor_beats, bars, numerator, low, high, warnings) -> list[Piece]:
+    """Tempo for every piece (the stretch between two bar lines or anchors), segment by segment.
+
+    `anchor_beats` ends every locked segment, the tail's too when the end of the picture is locked;
+    an unlocked tail gets `tail_pieces`.
+    """
     boundaries = list(np.cumsum(bars)) if bars else []
     pieces: list[Piece] = []
     previous = segments[0].target
     start_beat = 0.0
-    for seg, end_beat in zip(segments, cut_beats):
+    for seg, end_beat in zip(segments, anchor_beats):
         seg_pieces = pieces_between(start_beat, end_beat, boundaries)
         if start_beat == 0:  # the first shot starts at its own mean tempo: nothing to ramp from
             previous = 60.0 * end_beat / (seg.end - seg.start)
@@ -182,8 +234,10 @@ def realise_tempo(segments, cut_beats, bars, numerator, low, high, warnings) -> 
             piece.bpm = bpm
         pieces.extend(seg_pieces)
         previous, start_beat = tempos[-1], end_beat
+    if len(anchor_beats) == len(segments):
+        return pieces
     next_bar = float(sum(bars)) if sum(bars) > start_beat else float(sum(bars) + numerator)
-    if not cut_beats:
+    if not anchor_beats:
         next_bar = float(numerator)
     return pieces + tail_pieces(segments[-1], start_beat, next_bar, numerator, previous)
 
