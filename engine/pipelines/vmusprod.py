@@ -10,7 +10,7 @@ All variations run as one batch per stage. numpy + onnxruntime only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -112,13 +112,17 @@ def fit_bars(tokens: np.ndarray, reference: np.ndarray, n_bars: int) -> np.ndarr
 
 
 def assemble(plan: ScorePlan, chords: np.ndarray, melody: np.ndarray, accompaniment: np.ndarray) -> Song:
-    """The plan's conductor data with the generated chords, melody and accompaniment."""
+    """The plan's conductor data with the generated chords, melody and accompaniment.
+
+    Nothing sounds past the plan's last bar (which ends with the picture): later notes are dropped,
+    notes held over the end are cut at it.
+    """
     song = plan.empty_song()
     end = plan.bar_ticks[-1] + song.time_signature_at(plan.bar_ticks[-1]).ticks_per_bar if plan.bar_ticks else 0
-    song.chords = [c for c in decode(chords, "chord").chords if c.start < end]
+    song.chords = [replace(c, end=min(c.end, end)) for c in decode(chords, "chord").chords if c.start < end]
     parts = []
     for channel, (name, tokens) in enumerate((("melody", melody), ("accompaniment", accompaniment))):
-        notes = [n for n in decode(tokens, name).parts[0].notes if n.start < end]
+        notes = [replace(n, end=min(n.end, end)) for n in decode(tokens, name).parts[0].notes if n.start < end]
         parts.append(Part(name, notes, program=PROGRAMS[name], channel=channel))
     song.parts = parts
     return song
