@@ -8,7 +8,7 @@ from cuesmith.engine.music.score import Key, Note, Part
 from cuesmith.engine.planning import PlanOptions, first_plan, plan
 from cuesmith.engine.planning.cutlock import MAX_STEP_BPM
 from cuesmith.engine.music.render import tick_seconds
-from media import MOODS, Shot, Transition, make_video
+from media import MOODS, Shot, Transition, demo_shots, make_video
 
 ENGINE = Engine(use_cache=False)
 
@@ -133,3 +133,64 @@ def test_shot_too_short_for_a_beat_is_reported_not_faked(tmp_path):
     p = plan(analysis)
     assert len(analysis.cuts) == 2
     assert len(p.cut_ticks) == 1 and any("not locked" in w for w in p.warnings)
+
+
+def plan_end_seconds(p) -> float:
+    """Where the plan's last bar ends, in seconds."""
+    song = p.empty_song()
+    last = p.bar_ticks[-1]
+    return song.tick_to_seconds(last + song.time_signature_at(last).ticks_per_bar)
+
+
+END_CLIPS = {
+    "6.6 s, one cut at 3.0 s": ([Shot(3.0, "warm", 0.3), Shot(3.6, "cold", 0.6)], None),
+    "demo 24 s": demo_shots(),
+    "5 s, no cut": ([Shot(5.0, "warm", 0.3)], None),
+    "random seed 0": (random_shots(0), None),
+    "random seed 1": (random_shots(1), None),
+    "long shots": ([Shot(5.0, "warm", 0.2), Shot(6.3, "cold", 0.5), Shot(5.6, "forest", 0.3),
+                    Shot(4.0, "dusk", 0.6)], None),
+}
+
+
+@pytest.mark.parametrize("name", list(END_CLIPS))
+def test_the_last_bar_ends_with_the_picture(tmp_path, name):
+    shots, transitions = END_CLIPS[name]
+    truth = make_video(tmp_path / "end.mp4", shots, transitions, size=(160, 96))
+    analysis = ENGINE.analyze(truth.path)
+    p = plan(analysis)
+    frame = 1.0 / analysis.fps
+    assert p.warnings == []
+    assert abs(plan_end_seconds(p) - analysis.duration) <= frame
+    assert abs(plan_end_seconds(p) - sum(shot.duration for shot in shots)) <= frame  # the last frame's end
+    bpms = [t.bpm for t in p.tempos]
+    assert 90 - 1e-3 <= min(bpms) and max(bpms) <= 130 + 1e-3
+    assert np.abs(np.diff(bpms)).max(initial=0) <= MAX_STEP_BPM + 1e-6
+    beats = np.array([s for s, _ in p.beat_seconds()])
+    assert all(np.min(np.abs(beats - c.time)) <= frame for c in analysis.cuts)
+    assert len(p.cut_ticks) == len(analysis.cuts)
+
+
+def test_the_end_prefers_a_whole_bar(tmp_path):
+    # 5 s hold 8 beats at 96 BPM: two full 4/4 bars rather than a shortened last bar
+    analysis = ENGINE.analyze(make_video(tmp_path / "bars.mp4", [Shot(5.0, "warm", 0.3)], size=(160, 96)).path)
+    p = plan(analysis)
+    assert [(ts.numerator, ts.denominator) for ts in p.time_signatures] == [(4, 4)] and p.n_bars == 2
+
+
+def test_a_tail_too_short_for_a_beat_runs_past_with_a_warning(tmp_path):
+    analysis = ENGINE.analyze(make_video(tmp_path / "tail.mp4", [Shot(4.0, "warm"), Shot(0.3, "cold")],
+                                         size=(160, 96)).path)
+    p = plan(analysis)
+    assert len(p.cut_ticks) == 1
+    assert any("end of the picture" in w and "runs past" in w for w in p.warnings)
+    assert plan_end_seconds(p) > analysis.duration  # the bars still cover the picture
+
+
+def test_a_pinned_metre_that_cannot_end_on_a_bar_line_says_so(tmp_path):
+    shots = [Shot(3.0, "warm", 0.3), Shot(3.6, "cold", 0.6)]
+    analysis = ENGINE.analyze(make_video(tmp_path / "pin.mp4", shots, size=(160, 96)).path)
+    p = plan(analysis, PlanOptions(time_signature=(3, 4), pin_time_signature=True))
+    assert {(ts.numerator, ts.denominator) for ts in p.time_signatures} == {(3, 4)}
+    assert any("inside a bar of the pinned 3/4" in w for w in p.warnings)
+    assert plan_end_seconds(p) > analysis.duration
