@@ -1,7 +1,9 @@
 """`score` plans with the cut-locked planner and critiques its own result."""
 import json
+import wave
 
 import numpy as np
+import pretty_midi
 import pytest
 
 from cuesmith.engine import Engine
@@ -47,3 +49,21 @@ def test_a_second_score_keeps_the_first_critique(scored, tmp_path):
                                            "stems": False})
     assert (out / "critique.json").read_bytes() == before
     assert again.critique["json"] == str(out / "critique-2.json")
+
+
+def test_the_score_ends_with_the_picture(tmp_path):
+    """6.6 s, one cut at 3.0 s: the MIDI ends by the clip's end, the stems add only the release tail."""
+    shipped_model()
+    truth = make_video(tmp_path / "clip.mp4", [Shot(3.0, "warm", 0.3), Shot(3.6, "cold", 0.6)])
+    result = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(tmp_path / "out"),
+                                            "seed": 4, "stems": True})
+    clip_end = 6.6
+    midi = pretty_midi.PrettyMIDI(result.variations[0].midi)
+    beat = 60.0 / midi.get_tempo_changes()[1][-1]
+    notes = [n for instrument in midi.instruments for n in instrument.notes]
+    assert notes and max(n.end for n in notes) <= clip_end + 1e-3  # held notes are cut at the last bar line
+    assert midi.get_end_time() <= clip_end + beat
+    assert max(n.start for n in notes) > clip_end - 4 * beat  # the music plays into the last bar
+    with wave.open(result.variations[0].stems["mix"]) as mix:
+        seconds = mix.getnframes() / mix.getframerate()
+    assert clip_end <= seconds <= clip_end + beat  # render.py's release tail is half a beat
