@@ -169,6 +169,7 @@ def test_the_last_bar_ends_with_the_picture(tmp_path, name):
     beats = np.array([s for s, _ in p.beat_seconds()])
     assert all(np.min(np.abs(beats - c.time)) <= frame for c in analysis.cuts)
     assert len(p.cut_ticks) == len(analysis.cuts)
+    assert beats.max() < analysis.duration - frame  # the bar line at the end is not a beat to play on
 
 
 def test_the_end_prefers_a_whole_bar(tmp_path):

@@ -3,7 +3,9 @@
 Pipelines (vmusprod, vidmuse, mtm) read only a ScorePlan, never the video
 analysis, so planning can improve without touching them. `first_plan` is the
 simple baseline: one tempo from motion, 4/4, a section at each cut. The
-cut-locked planner (cut on beats, bounded tempo changes) replaces it.
+cut-locked planner (cut on beats, bounded tempo changes, the last bar ending
+with the picture) replaces it. `duration` is the picture's length; a
+cut-locked plan's bars end there (see cutlock.py for when they cannot).
 """
 from __future__ import annotations
 
@@ -56,9 +58,12 @@ class ScorePlan:
         return asdict(self)
 
     def beat_ticks(self) -> list[tuple[int, bool]]:
-        """(tick, is_downbeat) of every beat that starts before the end of the picture."""
+        """(tick, is_downbeat) of every beat that starts before the end of the picture.
+
+        The bar line at the end of the picture (where a cut-locked plan's last bar ends) is not one.
+        """
         song = self.empty_song()
-        end = int(song.seconds_to_tick(self.duration)) + 1
+        end = int(round(song.seconds_to_tick(self.duration)))
         return song.beats(end)
 
     def beat_seconds(self) -> list[tuple[float, bool]]:
