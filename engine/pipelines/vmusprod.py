@@ -5,7 +5,8 @@
     melody         encoder over the chord tokens, decoder over the melody (chord tones on the beats)
     accompaniment  encoder over chords + melody, decoder over the accompaniment (chord tones, root below)
 
-All variations run as one batch per stage. numpy + onnxruntime only.
+All variations run as one batch per stage. numpy + onnxruntime only. Nothing sounds
+past the plan's last bar: notes the decoder holds over it are cut there (`assemble`).
 """
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ How (`plan`):
    minimising (tempo − the segment's motion tempo)² + (tempo step between
    segments)² + a penalty when a cut is not a downbeat of the running metre
    (`DOWNBEAT_COST`) and a larger one when the end of the picture does not
-   complete a bar (`END_BAR_COST`). The state carries the beat phase inside
-   the bar.
+   complete a bar (`END_BAR_COST`), + `INFEASIBLE_COST` when steps of
+   `MAX_STEP_BPM` over the segment's own bars cannot reach its mean tempo
+   (`ramp_reaches`). The state carries the beat phase inside the bar.
 3. Bars. Bars follow the time signature; when a cut or the end of the picture
    would land inside a bar and the metre is not pinned, the bar before it is
    shortened (a 2/4 or 3/4 bar) so the cut starts a bar and the last bar ends
