@@ -92,6 +92,7 @@ class JobService:
                 raise CuesmithError("the job journal is in use by another running engine", self.journal.path,
                                     hint="stop that engine first, or give this one another journal") from None
             self._generation += 1
+            import_job_modules()
             recovered, failed = self._recover()
             self._workers = [threading.Thread(target=self._work, args=(self._generation,), name=f"cuesmith-job-{i}",
                                               daemon=True) for i in range(self.max_running)]
@@ -321,3 +322,16 @@ class JobService:
                 callback(event)
             except Exception:  # one broken subscriber must not stop the job or the others
                 log.exception("job event subscriber failed on %s", event)
+
+
+def import_job_modules() -> None:
+    """Import what jobs run on (numpy, ONNX Runtime, the pipelines) in this thread before any worker starts.
+    A worker importing numpy while another thread imports onnxruntime (which imports numpy) can be handed a
+    half-initialised module: a resumed job failed with numpy's "partially initialized module" ImportError."""
+    import numpy  # noqa: F401
+
+    from .. import critique  # noqa: F401
+    from ..music import audio, render  # noqa: F401
+    from ..pipelines import job  # noqa: F401
+    from ..runtime import sessions  # noqa: F401
+    from ..video import analysis  # noqa: F401
