@@ -311,11 +311,16 @@ class UdpLink:
 
     def close(self) -> None:
         self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_socket(self.sock)
+
+
+def close_socket(sock: socket.socket) -> None:
+    """Shut down first, so the receiver thread blocked in recv wakes up and ends."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class TcpLink:
@@ -349,11 +354,7 @@ class TcpLink:
 
     def close(self) -> None:
         self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_socket(self.sock)
 
 
 class WebSocketLink:

@@ -46,16 +46,7 @@ class EngineProcess:
 
     def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
         """The first printed line matching `pattern` (waits for it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            if self.proc.poll() is not None and not any(re.search(pattern, l) for l in self.lines):
-                raise AssertionError(f"cuesmith serve exited {self.proc.returncode}:\n" + "\n".join(self.lines))
-            time.sleep(0.05)
-        raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n" + "\n".join(self.lines))
+        return wait_for_line(self.lines, pattern, timeout, self.proc, "cuesmith serve")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
@@ -71,6 +62,20 @@ class EngineProcess:
 
         port = self.ws_port if transport == "ws" else self.port
         return BridgeClient(self.host, port, transport=transport, token=self.token, **kwargs)
+
+
+def wait_for_line(lines: list[str], pattern: str, timeout: float, proc: subprocess.Popen, name: str) -> re.Match:
+    """The first of a process's printed `lines` matching `pattern`, waiting up to `timeout` s for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(lines):
+            found = re.search(pattern, line)
+            if found:
+                return found
+        if proc.poll() is not None and not any(re.search(pattern, line) for line in lines):
+            raise AssertionError(f"{name} exited {proc.returncode}:\n" + "\n".join(lines))
+        time.sleep(0.05)
+    raise AssertionError(f"{name} printed no line matching {pattern!r} within {timeout} s:\n" + "\n".join(lines))
 
 
 def start_engine(folder: Path, token: Optional[str] = None, journal: Optional[Path] = None,

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from bridge_helpers import UdpInbox, engine_process, free_udp_port, running_engine, short_clip  # noqa: F401
+from bridge_helpers import (UdpInbox, engine_process, free_udp_port, running_engine, short_clip,  # noqa: F401
+                            wait_for_line)
 from cuesmith.engine import __version__
 from cuesmith.plugin_bridge.protocol import encode_message
 
@@ -34,14 +35,7 @@ class OscDump:
                          daemon=True).start()
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            time.sleep(0.05)
-        raise AssertionError(f"oscdump never printed {pattern!r}; it printed:\n" + "\n".join(self.lines))
+        return wait_for_line(self.lines, pattern, timeout, self.proc, "oscdump")
 
     def close(self) -> None:
         self.proc.kill()
