@@ -152,6 +152,15 @@ def test_minor_raises_the_seventh_only_in_its_dominant_chords():
     assert tonic == (10, 1 + QUALITIES.index("m"))
 
 
+def test_major_has_no_chord_on_its_submediant():
+    pairs, tonic = key_chord_fields(0, "major")
+    allowed = {f"{PITCH_CLASSES[r - 1]}{QUALITIES[q - 1]}" for r, q in zip(*pairs.nonzero()) if r > 0}
+    assert {"CM", "Dm", "Em", "FM", "GM", "G7", "Bo"} <= allowed
+    assert not any(name.startswith("A") for name in allowed)  # vi (Am), the relative minor's tonic, is out
+    minor, _ = key_chord_fields(9, "minor")
+    assert minor[1 + 9, 1 + QUALITIES.index("m")]  # ...but not in A minor, where it is the tonic
+
+
 def test_harmony_holds_each_chord_until_the_next():
     plan = make_plan(n_bars=2, sections=(0,))
     song = plan.empty_song()
