@@ -199,3 +199,18 @@ def test_accompaniment_keeps_to_the_chord_with_the_root_below_and_melody_beats_t
         onsets = [[n.pitch for n in accompaniment if n.start == c.start] for c in chords]
         assert any(onsets)  # where the accompaniment plays at a chord's onset, its lowest note is the root
         assert all(min(pitches) % 12 == c.root for pitches, c in zip(onsets, chords) if pitches)
+
+
+def test_no_onset_stacks_more_notes_than_the_training_music(model):
+    from collections import Counter
+
+    from cuesmith.engine.runtime.decode import MAX_NOTES_PER_ONSET
+
+    songs = model.generate(make_plan(density="high"), variations=4, seed=11).songs
+    for song in songs:
+        for part in song.parts:
+            stage = "melody" if part.name.lower() == "melody" else "accompaniment"
+            per_onset = Counter(note.start for note in part.notes)
+            assert max(per_onset.values()) <= MAX_NOTES_PER_ONSET[stage], part.name
+            last = max(per_onset)  # the final onset, which cannot move on to another bar
+            assert per_onset[last] <= MAX_NOTES_PER_ONSET[stage]
