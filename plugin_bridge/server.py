@@ -103,7 +103,9 @@ async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> N
     dispatcher = Dispatcher(service, router, token=config.token)
     listening = await start_transports(dispatcher, config.host, config.port, config.ws_port)
     log = StatusLog()
-    unsubscribe = [service.subscribe(log), service.subscribe(router.deliver)]
+    # the scored timeline is written before the result reaches the client, so the client finds it there
+    unsubscribe = [service.subscribe(log), service.subscribe(ScoredTimelineWriter(service)),
+                   service.subscribe(router.deliver)]
     resumed = service.start()
     print(f"cuesmith serve: listening udp+tcp {listening.host}:{listening.port}, "
           f"ws ws://{listening.host}:{listening.ws_port}/; output root {config.output_root}; "
@@ -129,6 +131,32 @@ def on_signal(stop: asyncio.Event) -> None:
         os._exit(130)
     print("cuesmith serve: stopping after the running jobs (signal again to stop now)", flush=True)
     stop.set()
+
+
+class ScoredTimelineWriter:
+    """After a timeline's score job: the timeline with the score and its markers, beside result.json
+    (what `cuesmith score --timeline` writes too)."""
+
+    def __init__(self, service):
+        self.service = service
+
+    def __call__(self, event) -> None:
+        if event.event != "result" or event.kind != "score":
+            return
+        record = self.service.get(event.job_id)
+        timeline = record.request.get("timeline") if record else None
+        if not timeline:
+            return
+        from cuesmith.engine.schema import ScoreResult
+
+        from .timeline import write_scored_timeline
+
+        try:
+            result = ScoreResult.from_dict(json.loads(Path(event.result).read_text()))
+            written = write_scored_timeline(timeline, result, Path(event.result).parent)
+            print(f"cuesmith serve: job {event.job_id} wrote {written}", flush=True)
+        except (CuesmithError, OSError, ValueError) as error:  # the score itself is done and stays done
+            print(f"cuesmith serve: job {event.job_id} could not write the scored timeline: {error}", flush=True)
 
 
 class StatusLog:

@@ -323,3 +323,18 @@ def test_a_relative_path_that_is_missing_names_the_path_tried(tmp_path):
                                                           source_range=span(0, 1))])
     with pytest.raises(CuesmithError, match=r"clip 'one': media not found \(tried .*shots/nothere.mp4\)"):
         read_timeline(path)
+
+
+def test_a_timeline_job_over_osc_writes_the_scored_timeline_beside_its_result(project, tmp_path):
+    from bridge_helpers import running_engine
+
+    from cuesmith.plugin_bridge.client import BridgeClient
+
+    with running_engine(tmp_path) as engine, BridgeClient(port=engine.port) as client:
+        job = client.submit("score", {"timeline": str(project / "edit.otio"), "stems": False})
+        final = client.wait(job, timeout=180)
+        assert final["event"] == "result", final
+        written = Path(final["result"]).parent / "edit-scored.otio"
+        engine.wait_for(rf"job {job} wrote .*edit-scored\.otio", 30)
+    result = ScoreResult.from_dict(json.loads(Path(final["result"]).read_text()))
+    check_written(written, result, Path(result.variations[0].midi).resolve())  # stems off: the MIDI is the audio
