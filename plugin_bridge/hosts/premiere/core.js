@@ -24,6 +24,15 @@ function tooLarge(request) {
   return new TextEncoder().encode(JSON.stringify(request)).length > MAX_INLINE_JSON;
 }
 
+// The score request's OSC arguments after the tag: the JSON (or, over 1,400 bytes, the path of a
+// temporary .json file from writeTemp) and the token option.
+async function requestArguments(clips, writeTemp, token) {
+  const request = buildScoreRequest(clips);
+  const text = JSON.stringify(request);
+  const argument = tooLarge(request) ? await writeTemp(text) : text;
+  return [argument, ...(token ? [`token=${token}`] : [])];
+}
+
 // Turns the engine's reply messages into events ({event, job_id, stage, fraction, kind, result, message}),
 // following one job from /cuesmith/accepted (matched by tag) to its final event.
 class JobTracker {
@@ -198,6 +207,7 @@ const cuesmithCore = {
   GRADE_COLOUR_INDEX,
   buildScoreRequest,
   tooLarge,
+  requestArguments,
   JobTracker,
   isFinal,
   progressLine,

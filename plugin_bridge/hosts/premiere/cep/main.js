@@ -64,12 +64,10 @@ async function scoreSelection(deps) {
   const clips = await evalScript(deps.evalScript, "cuesmith.selection()");
   if (clips.length === 0) throw new Error("the sequence has no video clips");
   say(`cuesmith: scoring ${clips.length} clip(s)`);
-  const request = core.buildScoreRequest(clips);
-  const text = JSON.stringify(request);
-  const argument = core.tooLarge(request) ? await deps.writeTemp(text) : text;
-  const options = deps.token ? [`token=${deps.token}`] : [];
+  const args = await core.requestArguments(clips, deps.writeTemp, deps.token);
+  const options = args.slice(1);
   const final = await runJob(deps.dgram, deps.host || "127.0.0.1", deps.port || 9470,
-                             [`cep-${Date.now()}`, argument, ...options], say, options, deps.quietSeconds);
+                             [`cep-${Date.now()}`, ...args], say, options, deps.quietSeconds);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
   const { result, critique } = await core.readResult(final.result, deps.readText);
   const plan = core.placement(result, critique, clips, deps.place);

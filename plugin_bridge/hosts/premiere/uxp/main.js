@@ -109,13 +109,9 @@ async function scoreSelection(deps) {
   const clips = await selectedClips(ppro, sequence);
   if (clips.length === 0) throw new Error("the sequence has no video clips");
   say(`cuesmith: scoring ${clips.length} clip(s)`);
-  const request = core.buildScoreRequest(clips);
-  const text = JSON.stringify(request);
-  const argument = core.tooLarge(request) ? await deps.writeTemp(text) : text;
-  const options = deps.token ? [`token=${deps.token}`] : [];
-  const tag = `uxp-${Date.now()}`;
+  const args = await core.requestArguments(clips, deps.writeTemp, deps.token);
   const final = await runJob(deps.WebSocketImpl, deps.url || DEFAULT_URL, "/cuesmith/score",
-                             [tag, argument, ...options], say);
+                             [`uxp-${Date.now()}`, ...args], say);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
   const { result, critique } = await core.readResult(final.result, deps.readText);
   const plan = core.placement(result, critique, clips, deps.place);
