@@ -1,13 +1,16 @@
 """V-MusProd nets -> ONNX: per stage an encoder graph (run once) and a decoder step graph.
 
-    <stage>.encoder.onnx   melody/accompaniment: source tokens, context, bars -> cross_k, cross_v
-                           chord: video features (B,S,d_video) -> cross_k, cross_v
-    <stage>.decoder.onnx   token, context, past_k, past_v, cross_k, cross_v, memory_bar
-                           -> type_logits, field_logits, present_k, present_v
+    <stage>.encoder.onnx   melody/accompaniment: source tokens, context, bars -> cross_k_i, cross_v_i
+                           chord: video features (B,S,d_video) -> cross_k_i, cross_v_i
+    <stage>.decoder.onnx   token, context, memory_bar, past_k_i, past_v_i, cross_k_i, cross_v_i
+                           -> type_logits, field_logits, present_k_i, present_v_i
     <stage>.decoder.int8.onnx  the decoder with dynamically quantised int8 weights (MatMul)
 
-The cross-attention K/V of every layer come out of the encoder graph once and
-go into each decoder step unchanged. `verify` runs both graphs through ONNX
+i = 0..n_layers-1: every cache is one (B,H,len,Dh) tensor per layer, so a step
+neither splits a stacked cache nor joins it again (a step of these small nets
+is mostly such small ops). The cross-attention K/V of every layer come out of
+the encoder graph once and go into each decoder step unchanged; each step's
+present_k_i/present_v_i are the next step's past_k_i/past_v_i. `verify` runs both graphs through ONNX
 Runtime against the torch net on real crops (max |delta logit|, greedy agreement).
 
     python -m cuesmith.exporters.onnx_export --checkpoint out/vmusprod/chord/best.pt --out models/vmusprod
@@ -28,8 +31,25 @@ from cuesmith.engine.nets.transformer import EventTransformer
 OPSET = 18
 ENCODER_INPUTS = {"chord": ("video",), "melody": ("source", "source_context", "source_bar"),
                   "accompaniment": ("source", "source_context", "source_bar")}
-DECODER_INPUTS = ("token", "context", "past_k", "past_v", "cross_k", "cross_v", "memory_bar")
-DECODER_OUTPUTS = ("type_logits", "field_logits", "present_k", "present_v")
+DECODER_HEAD_INPUTS = ("token", "context", "memory_bar")
+DECODER_HEAD_OUTPUTS = ("type_logits", "field_logits")
+
+
+def layer_names(prefix: str, n_layers: int) -> tuple[str, ...]:
+    """prefix_k_0, prefix_v_0, prefix_k_1, ...: one K and one V per layer, interleaved."""
+    return tuple(f"{prefix}_{kv}_{i}" for i in range(n_layers) for kv in "kv")
+
+
+def decoder_input_names(n_layers: int) -> tuple[str, ...]:
+    return DECODER_HEAD_INPUTS + layer_names("past", n_layers) + layer_names("cross", n_layers)
+
+
+def decoder_output_names(n_layers: int) -> tuple[str, ...]:
+    return DECODER_HEAD_OUTPUTS + layer_names("present", n_layers)
+
+
+def _interleaved(keys, values) -> tuple:
+    return tuple(t for pair in zip(keys, values) for t in pair)
 
 
 class TokenEncoderGraph(nn.Module):
@@ -40,7 +60,7 @@ class TokenEncoderGraph(nn.Module):
         self.net = net
 
     def forward(self, source, source_context, source_bar):
-        return self.net.memory_kv(self.net.encode(source, source_context, source_bar))
+        return per_layer_kv(self.net, self.net.encode(source, source_context, source_bar))
 
 
 class VideoEncoderGraph(nn.Module):
@@ -51,16 +71,27 @@ class VideoEncoderGraph(nn.Module):
         self.net = net
 
     def forward(self, video):
-        return self.net.memory_kv(self.net.encode_video(video))
+        return per_layer_kv(self.net, self.net.encode_video(video))
+
+
+def per_layer_kv(net: EventTransformer, memory: torch.Tensor) -> tuple:
+    pairs = [block.cross.memory_kv(memory) for block in net.decoder]
+    return _interleaved([k for k, _ in pairs], [v for _, v in pairs])
 
 
 class DecoderStepGraph(nn.Module):
+    """token, context, memory_bar, then past K/V and cross K/V per layer (`decoder_input_names`)."""
+
     def __init__(self, net: EventTransformer):
         super().__init__()
         self.net = net
 
-    def forward(self, token, context, past_k, past_v, cross_k, cross_v, memory_bar):
-        return self.net.step(token, context, past_k, past_v, cross_k, cross_v, memory_bar)
+    def forward(self, token, context, memory_bar, *caches):
+        n = self.net.config.n_layers
+        past, cross = caches[:2 * n], caches[2 * n:]
+        type_logits, field_logits, keys, values = self.net.step(
+            token, context, list(past[0::2]), list(past[1::2]), list(cross[0::2]), list(cross[1::2]), memory_bar)
+        return (type_logits, field_logits) + _interleaved(keys, values)
 
 
 def load_checkpoint(path: Path) -> tuple[EventTransformer, dict]:
@@ -83,12 +114,13 @@ def example_encoder_inputs(net: EventTransformer, batch: int = 2, length: int = 
 
 def example_decoder_inputs(net: EventTransformer, batch: int = 2, past: int = 3, memory: int = 7):
     c = net.config
-    cache = (c.n_layers, batch, c.n_heads, past, c.head_dim)
-    cross = (c.n_layers, batch, c.n_heads, memory, c.head_dim)
-    return (torch.ones(batch, 1, len(c.field_sizes), dtype=torch.long),
-            torch.zeros(batch, 1, len(c.context_sizes), dtype=torch.long),
-            torch.randn(cache), torch.randn(cache), torch.randn(cross), torch.randn(cross),
-            torch.zeros(batch, memory, dtype=torch.long))
+    cache = (batch, c.n_heads, past, c.head_dim)
+    cross = (batch, c.n_heads, memory, c.head_dim)
+    return ((torch.ones(batch, 1, len(c.field_sizes), dtype=torch.long),
+             torch.zeros(batch, 1, len(c.context_sizes), dtype=torch.long),
+             torch.zeros(batch, memory, dtype=torch.long))
+            + tuple(torch.randn(cache) for _ in range(2 * c.n_layers))
+            + tuple(torch.randn(cross) for _ in range(2 * c.n_layers)))
 
 
 def export_encoder(net: EventTransformer, path: Path) -> Path:
@@ -96,16 +128,18 @@ def export_encoder(net: EventTransformer, path: Path) -> Path:
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("source_len")
     dynamic = {name: {0: batch, 1: seq} for name in names}
     graph = TokenEncoderGraph(net) if net.config.has_token_encoder else VideoEncoderGraph(net)
-    _export(graph, example_encoder_inputs(net), path, names, ("cross_k", "cross_v"), dynamic)
+    _export(graph, example_encoder_inputs(net), path, names, layer_names("cross", net.config.n_layers), dynamic)
     return path
 
 
 def export_decoder(net: EventTransformer, path: Path) -> Path:
     batch, past, memory = torch.export.Dim("batch"), torch.export.Dim("past_len"), torch.export.Dim("memory_len")
-    dynamic = {"token": {0: batch}, "context": {0: batch}, "past_k": {1: batch, 3: past},
-               "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 3: memory},
-               "cross_v": {1: batch, 3: memory}, "memory_bar": {0: batch, 1: memory}}
-    _export(DecoderStepGraph(net), example_decoder_inputs(net), path, DECODER_INPUTS, DECODER_OUTPUTS, dynamic)
+    n = net.config.n_layers
+    dynamic = {"token": {0: batch}, "context": {0: batch}, "memory_bar": {0: batch, 1: memory}}
+    dynamic.update({name: {0: batch, 2: past} for name in layer_names("past", n)})
+    dynamic.update({name: {0: batch, 2: memory} for name in layer_names("cross", n)})
+    _export(DecoderStepGraph(net), example_decoder_inputs(net), path, decoder_input_names(n),
+            decoder_output_names(n), dynamic)
     return path
 
 
@@ -114,9 +148,18 @@ def _export(module: nn.Module, inputs: tuple, path: Path, input_names, output_na
     path.parent.mkdir(parents=True, exist_ok=True)
     program = torch.onnx.export(module.eval(), inputs, dynamo=True, opset_version=OPSET,
                                 input_names=list(input_names), output_names=list(output_names),
-                                dynamic_shapes=tuple(dynamic.get(n) for n in input_names), optimize=True,
+                                dynamic_shapes=_dynamic_shapes(module, input_names, dynamic), optimize=True,
                                 external_data=False)
     program.save(str(path))
+
+
+def _dynamic_shapes(module: nn.Module, input_names, dynamic: dict):
+    """torch.export wants the shapes in the forward's signature: the cache inputs sit in *caches."""
+    shapes = [dynamic.get(n) for n in input_names]
+    if isinstance(module, DecoderStepGraph):
+        head = len(DECODER_HEAD_INPUTS)
+        return tuple(shapes[:head]) + (tuple(shapes[head:]),)
+    return tuple(shapes)
 
 
 def quantize_int8(source: Path, target: Path) -> Path:

@@ -19,7 +19,7 @@ from cuesmith.engine.music.score import Chord, Note, Part, Song, TempoChange
 from cuesmith.engine.music.tokens import N_FIELDS, TokenType, encode, quantize
 from cuesmith.engine.runtime.context import context_rows
 
-from .onnx_export import DECODER_INPUTS, ENCODER_INPUTS, load_checkpoint
+from .onnx_export import ENCODER_INPUTS, layer_names, load_checkpoint
 
 SOURCE_STAGE = {"melody": "chord", "accompaniment": "chord+melody"}
 
@@ -40,7 +40,8 @@ def verification_song(bars: int = 4) -> Song:
 def encoder_feeds(stage: str, net, batch: int = 2) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """ONNX feeds of the encoder, the memory bars, and the per-bar control ids."""
     song = verification_song()
-    ids = control_ids([BarControls(8.0, 80.0, "major", 64.0, b == 0) for b in range(4)])
+    ids = control_ids([BarControls(8.0, 80.0, "major", 64.0, b == 0, "chorus" if b > 1 else "verse")
+                       for b in range(4)])
     if stage == "chord":
         video = np.zeros((batch, 1, net.config.d_video), dtype=np.float32)
         return {"video": video}, np.zeros((batch, 1), dtype=np.int64), ids
@@ -92,14 +93,17 @@ def compare_graphs(net, folder: Path, decoder_file: str, feeds, memory_bar, sequ
     options = ort.SessionOptions()
     encoder = ort.InferenceSession(str(folder / f"{stage}.encoder.onnx"), options, providers=["CPUExecutionProvider"])
     decoder = ort.InferenceSession(str(folder / decoder_file), options, providers=["CPUExecutionProvider"])
-    cross_k, cross_v = encoder.run(None, feeds)
+    n = net.config.n_layers
+    cross = dict(zip(layer_names("cross", n), encoder.run(None, feeds)))
     batch = sequence.shape[0]
     c = net.config
-    past_k = past_v = np.zeros((c.n_layers, batch, c.n_heads, 1, c.head_dim), dtype=np.float32)
+    empty = np.zeros((batch, c.n_heads, 1, c.head_dim), dtype=np.float32)
+    past = {name: empty for name in layer_names("past", n)}
     worst, agree = 0.0, 0
     for i, (type_ref, field_ref, context) in enumerate(logits):
-        out = dict(zip(DECODER_INPUTS, (sequence[:, i:i + 1], context, past_k, past_v, cross_k, cross_v, memory_bar)))
-        type_logits, field_logits, past_k, past_v = decoder.run(None, out)
+        out = {"token": sequence[:, i:i + 1], "context": context, "memory_bar": memory_bar, **past, **cross}
+        type_logits, field_logits, *present = decoder.run(None, out)
+        past = dict(zip(layer_names("past", n), present))
         worst = max(worst, float(np.abs(type_logits - type_ref).max()), float(np.abs(field_logits - field_ref).max()))
         same = greedy_token(type_logits, field_logits, c.field_sizes) == greedy_token(type_ref, field_ref, c.field_sizes)
         agree += int(same.all(axis=1).sum())

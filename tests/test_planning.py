@@ -195,3 +195,59 @@ def test_a_pinned_metre_that_cannot_end_on_a_bar_line_says_so(tmp_path):
     assert {(ts.numerator, ts.denominator) for ts in p.time_signatures} == {(3, 4)}
     assert any("inside a bar of the pinned 3/4" in w for w in p.warnings)
     assert plan_end_seconds(p) > analysis.duration
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_no_bar_shorter_than_two_beats(tmp_path, seed):
+    shots = random_shots(seed + 10, n=5, shortest=1.1, longest=3.0)
+    analysis = ENGINE.analyze(make_video(tmp_path / "bars.mp4", shots, size=(160, 96), fps=30).path)
+    p = plan(analysis)
+    lengths = np.diff(p.bar_ticks)
+    ticks_per_beat = 480
+    assert len(p.cut_ticks) >= 3
+    assert (lengths >= 2 * ticks_per_beat).all(), f"bars of {sorted(set(lengths // ticks_per_beat))} beats"
+    assert min(s.numerator for s in p.time_signatures) >= 2  # the last bar too
+
+
+def test_bar_lengths_split_a_one_beat_remainder():
+    from cuesmith.engine.planning.cutlock import bar_lengths
+    assert bar_lengths([9], 4, False) == [4, 3, 2]
+    assert bar_lengths([8, 11], 4, False) == [4, 4, 3]
+    assert bar_lengths([9], 4, True) == [4, 4]
+
+
+def test_every_one_of_the_24_keys_is_reachable_from_the_picture():
+    from cuesmith.engine.planning.controls import picture_tonic
+    keys = {picture_tonic(b, w, mode) for b in np.linspace(0, 1, 25) for w in np.linspace(-0.3, 0.3, 25)
+            for mode in ("major", "minor")}
+    assert len(keys) == 24
+    # a warm bright picture sits on the sharp side of C, a cool dark one on the flat side
+    assert picture_tonic(0.9, 0.2, "major").tonic in (2, 9, 4, 11)  # D A E B
+    assert picture_tonic(0.1, -0.2, "major").tonic in (10, 3, 8, 1, 6)  # Bb Eb Ab Db Gb
+    assert picture_tonic(0.9, 0.2, "minor").tonic == (picture_tonic(0.9, 0.2, "major").tonic + 9) % 12
+
+
+def test_form_repeats_rhythms_of_phrases_of_the_same_role():
+    from cuesmith.engine.planning.form import phrases, rhythm_sources
+    flags = [True] + [False] * 11 + [True] + [False] * 4
+    roles = ["verse"] * 12 + ["chorus"] * 5
+    assert phrases(flags) == [(0, 4), (4, 8), (8, 12), (12, 17)]
+    sources = rhythm_sources(flags, roles, [4] * 17)
+    melody, comping = sources["melody"], sources["accompaniment"]
+    assert melody[2] == 0 and melody[4:7] == [0, 1, 2] and melody[8:11] == [0, 1, 2] and melody[7] == -1
+    assert melody[14] == 12 and melody[16] == -1  # the chorus: its own sentence; the last bar is free
+    assert comping[1:4] == [0, 0, 0] and comping[4] == 0 and comping[12] == -1 and comping[13] == 12
+    assert all(j < i for stage in sources.values() for i, j in enumerate(stage) if j >= 0)
+    # a bar of another length never repeats
+    assert rhythm_sources(flags, roles, [4, 4, 3] + [4] * 14)["melody"][2] == -1
+
+
+def test_plan_gives_every_bar_a_melodic_role_and_a_form(tmp_path):
+    shots = [Shot(6.0, "warm", 0.1), Shot(6.0, "neon", 1.0, shapes=6), Shot(6.0, "warm", 0.1)]
+    analysis = ENGINE.analyze(make_video(tmp_path / "form.mp4", shots, size=(160, 96)).path)
+    p = plan(analysis)
+    roles = [c.role for c in p.controls]
+    assert "instrumental" not in roles and roles[0] == "verse" and "chorus" in roles
+    assert set(p.rhythm_from) == {"melody", "accompaniment"}
+    assert all(len(v) == p.n_bars for v in p.rhythm_from.values())
+    assert sum(j >= 0 for j in p.rhythm_from["accompaniment"]) >= p.n_bars // 2

@@ -20,8 +20,11 @@ DENSITY_EDGES = (1, 3, 5, 8, 12, 16, 24)  # onsets per 4/4 bar at the bin bounda
 STRENGTH_BINS = 8  # mean onset strength (velocity 0..127) per bar, binned
 REGISTER_BINS = 8  # mean pitch per bar, binned over MIDI 36..96
 MODES = ("major", "minor")
-CONTROL_FIELDS = ("density", "strength", "mode", "register", "section_start")
-CONTROL_SIZES = (DENSITY_BINS, STRENGTH_BINS, len(MODES), REGISTER_BINS, 2)
+# the bar's place in the song's form (POP909's phrase labels, engine/music/structure.py): a phrase
+# without melody (intro, interlude, outro), the first melodic material (A, a verse) or a later one (B..., a chorus)
+ROLES = ("instrumental", "verse", "chorus")
+CONTROL_FIELDS = ("density", "strength", "mode", "register", "section_start", "role")
+CONTROL_SIZES = (DENSITY_BINS, STRENGTH_BINS, len(MODES), REGISTER_BINS, 2, len(ROLES))
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class BarControls:
     strength: float  # mean velocity of the onsets, 0..127
     mode: str  # "major" | "minor"
     register: float  # mean MIDI pitch of the notes
-    section_start: bool  # a new section begins at this bar (a cut, in the plan)
+    section_start: bool  # a new section (phrase) begins at this bar (a cut, in the plan)
+    role: str = "verse"  # one of ROLES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +52,7 @@ def control_ids(controls: list[BarControls]) -> np.ndarray:
             MODES.index(c.mode),
             int(np.clip((c.register - 36.0) / 60.0 * REGISTER_BINS, 0, REGISTER_BINS - 1)),
             int(bool(c.section_start)),
+            ROLES.index(c.role),
         ))
     return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(CONTROL_FIELDS))
 
@@ -67,7 +72,8 @@ def measure_controls(song) -> list[BarControls]:
     pitch (else the previous bar's); mode: the song's detected key (one mode
     per song: a bar alone is too short to tell); section_start: bar 0, the
     return of the melody after a silent bar, or a 2x change in density
-    (`section_starts`).
+    (`section_starts`); role: verse where the melody sounds, else
+    instrumental (training replaces it with the human phrase labels).
     """
     bars = song.bars()
     if not bars:
@@ -87,12 +93,13 @@ def measure_controls(song) -> list[BarControls]:
         if in_bar:
             last_register = float(np.mean([n.pitch for n in in_bar]))
         register.append(last_register)
-    melody_sounds = _melody_sounds(song, bars, ends)
+    melody_sounds = bar_melody_sounds(song, bars, ends)
     starts = section_starts(density, melody_sounds)
-    return [BarControls(d, s, mode, r, b) for d, s, r, b in zip(density, strength, register, starts)]
+    return [BarControls(d, s, mode, r, b, "verse" if m else "instrumental")
+            for d, s, r, b, m in zip(density, strength, register, starts, melody_sounds)]
 
 
-def _melody_sounds(song, bars: list[int], ends: list[int]) -> list[bool]:
+def bar_melody_sounds(song, bars: list[int], ends: list[int]) -> list[bool]:
     melody = song.part("melody")
     notes = melody.notes if melody is not None else []
     return [any(n.start < end and n.end > start for n in notes) for start, end in zip(bars, ends)]

@@ -89,8 +89,10 @@ class EventTransformer(nn.Module):
         """token (B,1,F), context (B,1,C), past_k/v (L,B,H,P,Dh) with slot 0 a masked dummy.
 
         Returns type logits (B,T), field logits (B,T,sum sizes), present_k/v (L,B,H,P+1,Dh).
+        past_k/v and cross_k/v may also be sequences of L per-layer (B,H,.,Dh) tensors (what the
+        exported graph takes): present_k/v are then lists too, nothing is stacked or split.
         """
-        past = past_k.shape[3]
+        past = past_k[0].shape[2]
         positions = torch.full_like(token[:, :, 0], past - 1)
         x = self.embed(token, context, positions)
         slots = torch.arange(past + 1, device=token.device)
@@ -102,7 +104,9 @@ class EventTransformer(nn.Module):
             keys.append(k)
             values.append(v)
         type_logits, field_logits = self.heads.all_types(self.final_ln(x)[:, 0])
-        return type_logits, field_logits, torch.stack(keys), torch.stack(values)
+        if torch.is_tensor(past_k):
+            return type_logits, field_logits, torch.stack(keys), torch.stack(values)
+        return type_logits, field_logits, keys, values
 
     def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config

@@ -4,8 +4,9 @@ The mapping, bar by bar (times are the bar's span in seconds of the clip):
 
 - motion → density and strength: m = mean smoothed motion in the bar over
   `video.tempo.MOTION_FULL_SCALE`, clipped to 0..1 (the scale V-MusProd's
-  tempo map uses); density = 2 + 14·m onsets per 4/4 bar, strength (mean
-  velocity) = 56 + 48·m. A pinned density (low/mid/high) wins over motion.
+  tempo map uses); density = POP909's onsets per bar at the percentile
+  10 + 80·m (`motion_density`), strength (mean velocity) = 56 + 48·m. A
+  pinned density (low/mid/high: POP909's 10th/50th/90th percentile) wins.
 - fades → dynamics: a bar that overlaps a fade (through black, in or out)
   plays at `FADE_STRENGTH` of its strength, one overlapping a dissolve at
   `DISSOLVE_STRENGTH`: the music breathes with the picture.
@@ -14,6 +15,13 @@ The mapping, bar by bar (times are the bar's span in seconds of the clip):
   lies in); major when valence ≥ `MAJOR_VALENCE`, else minor; register
   (mean MIDI pitch) = 52 + 20·brightness of the bar. A pinned mode wins.
 - cuts → sections: section_start is set on the bar a cut starts (or lies in).
+- form → role: the first section is a verse (POP909's `A`), a later section
+  with more motion than the clip's mean a chorus (`B`); a clip of one section
+  of 8 bars or more turns to the chorus at its middle phrase (`form_roles`).
+  Every bar has a melody: a cue is the body of a song, not its intro.
+- colour → tonic: warm, bright pictures sit on the sharp side of the circle
+  of fifths, cool, dark ones on the flat side (`picture_tonic`); with the
+  mode, all 24 keys are reachable. A pinned key wins.
 """
 from __future__ import annotations
 
@@ -26,7 +34,13 @@ from ..video.tempo import MOTION_FULL_SCALE
 MAJOR_VALENCE = 0.40
 FADE_STRENGTH = 0.6
 DISSOLVE_STRENGTH = 0.85
-PINNED_DENSITY = {"low": 3.0, "mid": 8.0, "high": 16.0}
+# onsets per 4/4 bar (melody + accompaniment) in POP909 001-700's melodic bars: the 10th, 25th,
+# 50th, 75th and 90th percentiles (`density_quantiles`, measured on the training split's tokens)
+DENSITY_QUANTILES = (8.0, 11.0, 15.0, 20.0, 25.0)
+PINNED_DENSITY = {"low": DENSITY_QUANTILES[0], "mid": DENSITY_QUANTILES[2], "high": DENSITY_QUANTILES[4]}
+PHRASE_BARS = 4  # a chorus starts on a phrase boundary
+CHORUS_MIN_BARS = 8  # a one-section clip this long turns to a chorus at its middle phrase
+WARMTH_FULL_SCALE = 0.25  # |mean (R - B)/255| that counts as fully warm or cool
 
 
 def valence(brightness: float, saturation: float, warmth: float) -> float:
@@ -42,7 +56,39 @@ def plan_key(analysis, options) -> Key:
     if options.key is not None:
         return options.key
     mode = options.mode or ("major" if clip_valence(analysis) >= MAJOR_VALENCE else "minor")
-    return Key(0 if mode == "major" else 9, mode)  # no evidence for a tonic: C major / A minor
+    return picture_tonic(analysis.colour.mean_brightness, analysis.colour.mean_warmth, mode)
+
+
+def picture_tonic(brightness: float, warmth: float, mode: str) -> Key:
+    """A key from the picture: sharper (G, D, A...) the warmer and brighter, flatter (F, Bb...) the cooler
+    and darker; a minor key takes its relative major's place on the circle (E minor where G major)."""
+    level = 0.5 * float(np.clip(warmth / WARMTH_FULL_SCALE, -1, 1)) + 0.5 * (2 * float(np.clip(brightness, 0, 1)) - 1)
+    fifths = int(np.clip(round(level * 6), -6, 5))  # -6 (Gb) .. +5 (B) from C
+    major_tonic = (7 * fifths) % 12
+    return Key(major_tonic if mode == "major" else (major_tonic + 9) % 12, mode)
+
+
+def motion_density(level: float) -> float:
+    """Onsets per 4/4 bar for a motion level 0..1: POP909's 10th..90th percentile, piecewise linear."""
+    points = np.linspace(0.0, 1.0, len(DENSITY_QUANTILES))
+    return float(np.interp(level, points, DENSITY_QUANTILES))
+
+
+def form_roles(section_flags: list[bool], levels: list[float]) -> list[str]:
+    """verse / chorus per bar (see the module doc); every bar melodic."""
+    n = len(section_flags)
+    starts = [i for i, flag in enumerate(section_flags) if flag or i == 0]
+    bounds = list(zip(starts, starts[1:] + [n]))
+    if len(bounds) == 1:
+        middle = (n // 2) // PHRASE_BARS * PHRASE_BARS
+        turn = middle if n >= CHORUS_MIN_BARS and middle > 0 else n
+        return ["verse" if i < turn else "chorus" for i in range(n)]
+    overall = float(np.mean(levels)) if levels else 0.0
+    roles = []
+    for index, (a, b) in enumerate(bounds):
+        busy = float(np.mean(levels[a:b])) >= overall
+        roles += ["chorus" if index > 0 and busy else "verse"] * (b - a)
+    return roles
 
 
 def window_mean(times: np.ndarray, values: np.ndarray, start: float, end: float, default: float) -> float:
@@ -82,12 +128,14 @@ def bar_controls(analysis, bar_times: list[float], section_flags: list[bool],
     c_times = np.asarray(c.times)
     columns = {name: np.asarray(getattr(c, name)) for name in ("brightness", "saturation", "warmth")}
     spans = section_spans(bar_times, section_flags)
+    levels = [float(np.clip(window_mean(m_times, m_smooth, bar_times[i], bar_times[i + 1], analysis.motion.mean)
+                            / MOTION_FULL_SCALE, 0.0, 1.0)) for i in range(len(section_flags))]
+    roles = form_roles(section_flags, levels)
     controls = []
     for i, flag in enumerate(section_flags):
         start, end = bar_times[i], bar_times[i + 1]
-        level = float(np.clip(window_mean(m_times, m_smooth, start, end, analysis.motion.mean)
-                              / MOTION_FULL_SCALE, 0.0, 1.0))
-        density = PINNED_DENSITY.get(options.density or "", 2.0 + 14.0 * level)
+        level = levels[i]
+        density = PINNED_DENSITY.get(options.density or "", motion_density(level))
         strength = (56.0 + 48.0 * level) * fade_factor(analysis, start, end)
         s0, s1 = spans[i]
         section = {k: window_mean(c_times, v, s0, s1, getattr(c, f"mean_{k}")) for k, v in columns.items()}
@@ -96,5 +144,5 @@ def bar_controls(analysis, bar_times: list[float], section_flags: list[bool],
             mode = options.key.mode
         register = 52.0 + 20.0 * window_mean(c_times, columns["brightness"], start, end, c.mean_brightness)
         controls.append(BarControls(round(density, 3), round(strength, 3), mode, round(register, 3),
-                                    bool(flag or i == 0)))
+                                    bool(flag or i == 0), roles[i]))
     return controls

@@ -19,7 +19,10 @@ How (`plan`):
 3. Bars. Bars follow the time signature; when a cut or the end of the picture
    would land inside a bar and the metre is not pinned, the bar before it is
    shortened (a 2/4 or 3/4 bar) so the cut starts a bar and the last bar ends
-   with the picture, as a film composer would do. With the metre pinned, an
+   with the picture, as a film composer would do. The choice avoids a bar
+   shorter than `MIN_BAR_BEATS` (`SHORT_BAR_COST`: the tempo drifts instead);
+   where one is left, it joins the bar before and the two split evenly
+   (4 + 1 beats -> 3 + 2). With the metre pinned, an
    end inside a bar completes that bar past the picture, with a warning.
 4. Tempo. Tempo changes only at bar lines and at cuts, by at most
    `MAX_STEP_BPM` from one bar (or piece of a bar) to the next: each segment
@@ -45,6 +48,7 @@ import numpy as np
 from ..music.score import TICKS_PER_BEAT, Marker, Song, TempoChange, TimeSignature
 from ..video.tempo import BPM_FAST, BPM_SLOW, motion_to_bpm
 from .controls import bar_controls, plan_key
+from .form import rhythm_sources
 from .plan import PlanOptions, ScorePlan
 
 MAX_STEP_BPM = 6.0  # largest tempo change from one bar (or part of a bar) to the next
@@ -54,6 +58,8 @@ END_BAR_COST = 16.0  # cost of an end of picture that does not complete a bar (a
 TEMPO_SCALE = 4.0  # BPM off the motion tempo that costs 1
 STEP_SCALE = 3.0  # BPM of tempo step between segments that costs 1
 INFEASIBLE_COST = 1e3  # a step no ramp can make within the segment
+MIN_BAR_BEATS = 2  # no bar is shorter than this (a 1-beat bar before a cut is no bar a composer writes)
+SHORT_BAR_COST = 8.0  # a cut that would leave a bar shorter than MIN_BAR_BEATS before it
 
 
 @dataclass
@@ -152,8 +158,11 @@ def choose_beats(segments: list[Segment], numerator: int, pinned_metre: bool) ->
                 reachable = not path or ramp_reaches(prev_tempo, tempo, piece_beats(phase, n, numerator))
                 new_phase = (phase + n) % numerator
                 off_bar = END_BAR_COST if seg.cut_index is None else DOWNBEAT_COST
+                short = not pinned_metre and 0 < piece_beats(phase, n, numerator)[-1] < MIN_BAR_BEATS \
+                    and new_phase != 0
                 c = (cost + ((tempo - seg.target) / TEMPO_SCALE) ** 2 + (step / STEP_SCALE) ** 2
-                     + (off_bar if new_phase else 0.0) + (0.0 if reachable else INFEASIBLE_COST))
+                     + (off_bar if new_phase else 0.0) + (0.0 if reachable else INFEASIBLE_COST)
+                     + (SHORT_BAR_COST if short else 0.0))
                 key = (0 if not pinned_metre and new_phase else new_phase, round(tempo, 6))
                 if key not in nxt or c < nxt[key][0]:
                     nxt[key] = (c, path + [n])
@@ -196,6 +205,9 @@ def bar_lengths(anchor_beats: list[int], numerator: int, pinned_metre: bool) -> 
         if position < cut and not pinned_metre:
             bars.append(cut - position)
             position = cut
+            if bars[-1] < MIN_BAR_BEATS and len(bars) > 1 and bars[-2] + bars[-1] >= 2 * MIN_BAR_BEATS:
+                joined = bars[-2] + bars[-1]
+                bars[-2:] = [joined - joined // 2, joined // 2]
     return bars
 
 
@@ -314,11 +326,12 @@ def assemble(analysis, options, segments, cut_beats, bars, pieces, bpm_range, me
         int(sum(bars)) * ticks_per_beat)]
     key = plan_key(analysis, options)
     cut_bar_ticks = set(cut_ticks) | {0}
-    controls = bar_controls(analysis, bar_times, [t in cut_bar_ticks or _cut_inside(t, bar_ticks, cut_ticks)
-                                                  for t in bar_ticks], options)
+    section_flags = [t in cut_bar_ticks or _cut_inside(t, bar_ticks, cut_ticks) for t in bar_ticks]
+    controls = bar_controls(analysis, bar_times, section_flags, options)
+    repeats = rhythm_sources(section_flags, [c.role for c in controls], [int(b) for b in bars])
     return ScorePlan(analysis.duration, tempos, signatures, bar_ticks, controls, key, markers,
                      [c.time for c in analysis.cuts], cut_ticks, (round(bpm_range[0], 3), round(bpm_range[1], 3)),
-                     "cut-locked", warnings)
+                     "cut-locked", warnings, repeats)
 
 
 def _cut_inside(bar_tick: int, bar_ticks: list[int], cut_ticks: list[int]) -> bool:

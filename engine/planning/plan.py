@@ -44,6 +44,8 @@ class ScorePlan:
     tempo_range: tuple[float, float] = (0.0, 0.0)  # BPM the planner kept to; (0, 0) when not bounded
     planner: str = "constant"  # "constant" (first_plan) | "cut-locked" (plan)
     warnings: list[str] = field(default_factory=list)  # cuts it could not lock, and why
+    # stage -> per bar, the earlier bar whose onset rhythm it repeats or -1 (form.rhythm_sources)
+    rhythm_from: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def n_bars(self) -> int:

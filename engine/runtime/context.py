@@ -49,4 +49,4 @@ def step_context(bar: int, beat: int, tempo: int, bar_controls: np.ndarray, n_ba
     return np.array(head + list(bar_controls[bar]), dtype=np.int64)
 
 
-assert len(CONTROL_FIELDS) == 5
+assert len(CONTROL_FIELDS) == 6

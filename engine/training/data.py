@@ -8,20 +8,21 @@ plan (`engine.runtime.context`), so training and inference see one format.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..music.controls import MODES, BarControls, control_ids, measure_controls
+from ..music.controls import MODES, ROLES, BarControls, control_ids, measure_controls
+from ..music.structure import bar_roles, song_phrases
 from ..music.dataset import STAGE_SEQUENCES, allowed_shifts, cache_dir, cache_key, song_tokens
 from ..music.score import Song
 from ..music.tokens import TYPE, TokenType, decode, metrical_context, transpose_tokens
 from ..runtime.context import context_rows
 from ..files import atomic_path
 
-CONTROLS_VERSION = "1"  # bump when measure_controls changes
+CONTROLS_VERSION = "2"  # bump when measure_controls or the role labelling changes
 
 
 @dataclass
@@ -38,22 +39,31 @@ class SongData:
 
 
 def song_controls(number: int) -> list[BarControls]:
-    """measure_controls of a POP909 song as the tokens describe it, cached beside the tokens."""
+    """measure_controls of a POP909 song as the tokens describe it, with the role and phrase
+    starts of its human phrase labels (`music.structure`), cached beside the tokens."""
     path = cache_dir() / f"controls-{number:03d}-{cache_key()}-c{CONTROLS_VERSION}.npz"
     if path.is_file():
         with np.load(path) as data:
-            return [BarControls(float(d), float(s), MODES[int(m)], float(r), bool(b))
-                    for d, s, m, r, b in data["controls"]]
+            return [BarControls(float(d), float(s), MODES[int(m)], float(r), bool(b), ROLES[int(o)])
+                    for d, s, m, r, b, o in data["controls"]]
     sequences = song_tokens(number)
     song = tokens_song(sequences["chord+melody"], sequences["accompaniment"])
     n_bars = int((sequences["chord"][:, TYPE] == TokenType.BAR).sum())
     controls = measure_controls(song)[:n_bars]
-    controls += [BarControls(0.0, 0.0, controls[-1].mode if controls else "major", 64.0, False)] * (n_bars - len(controls))
-    rows = np.array([[c.density, c.strength, MODES.index(c.mode), c.register, c.section_start] for c in controls],
-                    dtype=np.float64).reshape(-1, 5)
+    controls += [BarControls(0.0, 0.0, controls[-1].mode if controls else "major", 64.0, False, "instrumental")] \
+        * (n_bars - len(controls))
+    controls = labelled_controls(controls, song_phrases(number))
+    rows = np.array([[c.density, c.strength, MODES.index(c.mode), c.register, c.section_start, ROLES.index(c.role)]
+                     for c in controls], dtype=np.float64).reshape(-1, 6)
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, controls=rows)
     return controls
+
+
+def labelled_controls(controls: list[BarControls], phrases) -> list[BarControls]:
+    """Roles from the phrase labels (aligned to where the melody sounds); without labels, as measured."""
+    roles, _ = bar_roles(phrases, [c.role != "instrumental" for c in controls])
+    return [replace(c, role=role) for c, role in zip(controls, roles)]
 
 
 def tokens_song(chord_melody: np.ndarray, accompaniment: np.ndarray) -> Song:
@@ -104,14 +114,30 @@ def crop_example(song: SongData, first_bar: int, n_bars: int, shift: int, max_to
 
 
 def _shifted(c: BarControls, shift: int) -> BarControls:
-    return BarControls(c.density, c.strength, c.mode, c.register + shift, c.section_start)
+    return replace(c, register=c.register + shift)
+
+
+MELODIC_START_SHARE = 0.6  # crops that start where a melodic phrase starts (a cue is a song's body)
+OPENING_SHARE = 0.1  # crops that start at bar 0 (song openings learnt as such)
 
 
 def random_crop(song: SongData, crop_bars: int, rng: np.random.Generator, max_tokens: int) -> dict[str, np.ndarray]:
-    # a quarter of the crops start at bar 0, so song openings are learnt as such
     last_start = max(0, song.n_bars - crop_bars)
-    first = 0 if rng.random() < 0.25 else int(rng.integers(0, last_start + 1))
+    melodic = melodic_starts(song, last_start)
+    draw = rng.random()
+    if draw < OPENING_SHARE:
+        first = 0
+    elif draw < OPENING_SHARE + MELODIC_START_SHARE and melodic:
+        first = int(rng.choice(melodic))
+    else:
+        first = int(rng.integers(0, last_start + 1))
     return crop_example(song, first, crop_bars, int(rng.choice(song.shifts)), max_tokens)
+
+
+def melodic_starts(song: SongData, last_start: int) -> list[int]:
+    """Bars up to last_start where the role turns melodic or changes (verse -> chorus, ...)."""
+    return [i for i, c in enumerate(song.controls[:last_start + 1])
+            if c.role != "instrumental" and (i == 0 or song.controls[i - 1].role != c.role)]
 
 
 def fixed_crops(song: SongData, crop_bars: int, max_tokens: int) -> list[dict[str, np.ndarray]]:

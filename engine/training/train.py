@@ -1,13 +1,17 @@
 """Train one V-MusProd stage on POP909 (001-700 train with transposition, 701-800 validation).
 
     python -m cuesmith.engine.training.train --stage chord --config cpu --out out/vmusprod
+    python -m cuesmith.engine.training.train --stage melody --config cpu_warm --init-shipped models/vmusprod ...
     torchrun --nproc-per-node 2 -m cuesmith.engine.training.train --stage melody --config gpu ...
 
 One epoch = every training song once, as one random `crop_bars` crop with a
 random transposition. After each epoch: validation NLL per token (nats) on
 fixed crops of the validation songs, a line in `<out>/<stage>/train.log`, and
 checkpoints `last.pt` (resume with --resume) and `best.pt` (lowest
-validation loss). Under torchrun it runs DDP (gloo on CPU, nccl on CUDA),
+validation loss). --init-shipped starts from the weights of the shipped ONNX
+graphs (`warm.load_shipped`), so a run continues where the last export left
+off on any machine; the `cpu_warm` config continues the `cpu` nets at a
+lower learning rate. Under torchrun it runs DDP (gloo on CPU, nccl on CUDA),
 each rank on its share of the songs.
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..music.dataset import TRAIN_TRANSPOSITIONS
 from ..music.pop909 import TRAIN_SONGS, VALID_SONGS
 from ..nets import STAGES, build_net
 from .data import collate, fixed_crops, load_songs, random_crop
+from .warm import load_shipped
 
 
 @dataclass
@@ -73,6 +78,11 @@ CONFIGS = {
                        epochs={"chord": 40, "melody": 40, "accompaniment": 28},
                        crop_bars={"chord": 16, "melody": 12, "accompaniment": 8},
                        batch_size=16, max_tokens=768, lr=1.5e-3, warmup_steps=100, dropout=0.0),
+    # the shipped cpu nets continued (--init-shipped): a short warm-up to a lower peak, an hour on 2 shared cores
+    "cpu_warm": TrainConfig("cpu_warm", d_model=192, n_heads=4, n_layers=3, n_encoder_layers=2, d_ff=768,
+                            epochs={"chord": 12, "melody": 24, "accompaniment": 10},
+                            crop_bars={"chord": 16, "melody": 12, "accompaniment": 8},
+                            batch_size=16, max_tokens=768, lr=6e-4, warmup_steps=20, dropout=0.0),
     # a GPU run closer to the paper (200/200/400 epochs)
     "gpu": TrainConfig("gpu", d_model=512, n_heads=8, n_layers=8, n_encoder_layers=4, d_ff=2048,
                        epochs={"chord": 200, "melody": 200, "accompaniment": 400},
@@ -153,7 +163,7 @@ def _unwrap(net):
 
 
 def train(run: Run, resume: bool = False, max_minutes: Optional[float] = None,
-          epochs: Optional[int] = None) -> dict:
+          epochs: Optional[int] = None, init_shipped: Optional[Path] = None) -> dict:
     """Train `run.stage`; returns the best validation NLL and the history."""
     config = run.config
     torch.manual_seed(config.seed + run.rank)
@@ -174,6 +184,11 @@ def train(run: Run, resume: bool = False, max_minutes: Optional[float] = None,
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         run.log(f"resumed at epoch {start_epoch}, step {step}, best valid {best:.4f}")
+    elif init_shipped is not None:
+        kept = load_shipped(net, init_shipped, run.stage)
+        run.log(f"warm start from {init_shipped}; not in the shipped graphs (initial values kept): {kept}")
+        history.append({"epoch": 0, "step": 0, "valid_nll": evaluate(net, valid_songs, run), "init": str(init_shipped)})
+        run.log(json.dumps(history[-1]))
     if run.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
     steps_per_epoch = math.ceil(len(train_songs) / config.batch_size)
@@ -238,6 +253,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the config's epochs for the stage")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--init-shipped", type=Path, help="start from the stage's ONNX weights in this folder")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -245,7 +261,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     stages = STAGES if args.stage == "all" else (args.stage,)
     for stage in stages:
         run = Run(stage, replace(CONFIGS[args.config]), args.out, rank, world, device)
-        result = train(run, resume=args.resume, max_minutes=args.max_minutes, epochs=args.epochs)
+        result = train(run, resume=args.resume, max_minutes=args.max_minutes, epochs=args.epochs,
+                       init_shipped=args.init_shipped)
         run.log(f"done: best valid NLL {result['best_valid_nll']:.4f}")
     if world > 1:
         dist.destroy_process_group()

@@ -1,0 +1,64 @@
+"""Form: phrases inside the shots, and which bars repeat the rhythm of an earlier bar.
+
+Songs repeat themselves: in POP909 about half of the melody bars and 55-61% of
+the accompaniment bars have an onset rhythm found elsewhere in the song
+(issue 12), because phrases come back (A A' B A) and a comping pattern holds
+for a phrase. Nets of this size, trained for an hour, do not plan that far, so
+the plan says it, bar by bar:
+
+- phrases: each section (shot) is cut into phrases of `PHRASE_BARS` bars; a
+  remainder of one bar joins the phrase before it.
+- melody: a phrase whose role (verse/chorus) came before repeats that
+  phrase's rhythm bar by bar, all but its last bar (the cadence varies); the
+  first phrase of a role repeats its first bar in its third (a sentence:
+  idea, continuation, idea again, close).
+- accompaniment: a phrase keeps one comping rhythm: every bar after its first
+  repeats its first; a first bar repeats the first bar of the earlier phrase of
+  the same role.
+
+A bar never repeats one of another length, and the last bar of the cue is
+free (it closes). The decoder takes the repeated onsets as a constraint and
+the nets choose every pitch, duration and velocity.
+"""
+from __future__ import annotations
+
+PHRASE_BARS = 4
+STAGES = ("melody", "accompaniment")
+
+
+def phrases(section_flags: list[bool]) -> list[tuple[int, int]]:
+    """(first bar, end bar) of every phrase."""
+    n = len(section_flags)
+    starts = [i for i, flag in enumerate(section_flags) if flag or i == 0]
+    spans = []
+    for a, b in zip(starts, starts[1:] + [n]):
+        cuts = list(range(a, b, PHRASE_BARS))
+        if len(cuts) > 1 and b - cuts[-1] == 1:
+            cuts.pop()
+        spans += list(zip(cuts, cuts[1:] + [b]))
+    return spans
+
+
+def rhythm_sources(section_flags: list[bool], roles: list[str], bar_lengths: list[int]) -> dict[str, list[int]]:
+    """stage -> per bar, the earlier bar whose onset rhythm it repeats, or -1."""
+    spans = phrases(section_flags)
+    melody, accompaniment = [-1] * len(roles), [-1] * len(roles)
+    first_of_role: dict[str, tuple[int, int]] = {}
+    for a, b in spans:
+        earlier = first_of_role.get(roles[a])
+        if earlier is None:
+            first_of_role[roles[a]] = (a, b)
+            if b - a >= 4:
+                melody[a + 2] = a
+        else:
+            for i in range(min(b - a, earlier[1] - earlier[0]) - 1):
+                melody[a + i] = earlier[0] + i
+            accompaniment[a] = earlier[0]
+        for i in range(a + 1, b):
+            accompaniment[i] = a
+    sources = {"melody": melody, "accompaniment": accompaniment}
+    for bars in sources.values():
+        for i, j in enumerate(bars):
+            if j >= 0 and (bar_lengths[i] != bar_lengths[j] or i == len(bars) - 1):
+                bars[i] = -1
+    return sources
