@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from typing import Optional
+
 import numpy as np
 
 TITLE = "V-MusProd symbolic stack (ONNX Runtime vs torch eager; quality vs POP909 701-800)"
@@ -23,6 +25,7 @@ NAMES = ("SC", "PE", "PCE", "EBR", "IOI")
 TABLE4 = {"Real (POP909, paper)": {"SC": 0.965, "PE": 4.455, "PCE": 2.774, "EBR": 0.005, "IOI": 0.125},
           "V-MusProd (paper)": {"SC": 0.967, "PE": 4.070, "PCE": 2.774, "EBR": 0.005, "IOI": 0.171},
           "Music Transformer (paper)": {"SC": 0.985, "PE": 3.934, "PCE": 2.581, "EBR": 0.034, "IOI": 0.216}}
+CLIPS_NOTE = ("four-shots", "two-long", "quick-cuts", "one-shot")  # benchmarks/vmusprod_cues.py CLIPS
 STEP_PREFIX = 256  # tokens already in the cache when a step is timed
 CLIP_STEPS = 400  # decode steps of one stage for a ~30 s clip (accompaniment, ~14 bars)
 
@@ -235,6 +238,127 @@ def _mean(rows: list[dict]) -> dict:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in NAMES}
 
 
+# -- musicality (issue 12) ------------------------------------------------------------------------
+
+MUSICALITY = ("melody_bars", "melody_recurrence", "accompaniment_recurrence", "leaps", "mean_interval")
+EXCERPT_BARS = 12
+FIGURE = ROOT / "benchmarks" / "figures" / "vmusprod-cues-vs-real.png"
+
+
+def _played(song):
+    """Melody and accompaniment only (the real songs have no separate voiced-chords part)."""
+    from dataclasses import replace
+
+    return replace(song, parts=[p for p in song.parts if p.name in ("melody", "accompaniment")])
+
+
+def real_excerpts(n_songs: int = 100, bars: int = EXCERPT_BARS) -> list[tuple[object, list]]:
+    from cuesmith.engine.music import musicality
+    from cuesmith.engine.music.pop909 import VALID_SONGS
+
+    return musicality.real_excerpts(list(VALID_SONGS)[:n_songs], bars)
+
+
+def load_cues(folder: Path) -> list[dict]:
+    import pickle
+
+    from cuesmith.engine.music.musicality import bar_spans
+
+    cues = []
+    for path in sorted(folder.glob("*.pkl")):
+        cue = pickle.loads(path.read_bytes())
+        song = cue["song"]
+        end = cue["bar_ticks"][-1] + song.time_signature_at(cue["bar_ticks"][-1]).ticks_per_bar
+        cue["spans"] = bar_spans(song, cue["bar_ticks"], end)
+        cues.append(cue)
+    return cues
+
+
+def summarise(items: list[tuple[object, list, list]]) -> dict:
+    """Mean measures over (song, spans, cut ticks or None) items, with PCE and IOI (metrics.py)."""
+    from cuesmith.engine.music.metrics import quality_metrics
+    from cuesmith.engine.music.musicality import cue_measures
+
+    rows = [{**cue_measures(_played(s), spans, cuts), **quality_metrics(_played(s))} for s, spans, cuts in items]
+    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in MUSICALITY + ("PCE", "IOI")}
+    summary["no_melody"] = sum(r["melody_bars"] == 0 for r in rows)
+    summary["lowest"], summary["highest"] = min(r["lowest"] for r in rows), max(r["highest"] for r in rows)
+    cuts = [r["cut_events"] for r in rows if "cut_events" in r and not np.isnan(r["cut_events"])]
+    summary["cut_events"] = float(np.mean(cuts)) if cuts else float("nan")
+    summary["count"] = len(rows)
+    return summary
+
+
+def musicality(before: Optional[Path], after: Path) -> tuple[list[str], dict]:
+    """The issue-12 table: cues from synthetic clips (before: main's code and model; after: this one's)
+    beside real 12-bar excerpts from the melody's entry; and the piano-roll figure."""
+    real = real_excerpts()
+    columns = {"real songs (701-800, 12 bars from the melody's entry)":
+               summarise([(s, spans, None) for s, spans in real])}
+    cue_sets = {"before": load_cues(before) if before else [], "after": load_cues(after)}
+    for name, cues in cue_sets.items():
+        if cues:
+            columns[f"cues {name}"] = summarise([(c["song"], c["spans"], c["cut_ticks"]) for c in cues])
+            columns[f"cues {name}"]["keys"] = len({tuple(c["key"]) for c in cues})
+    labels = {"melody_bars": "bars with a melody note (after the 2nd)", "melody_recurrence":
+              "melody bars whose rhythm recurs", "accompaniment_recurrence": "accompaniment bars whose rhythm recurs",
+              "leaps": "melody leaps > 7 semitones", "mean_interval": "melody mean interval (semitones)",
+              "PCE": "pitch-class entropy", "IOI": "mean inter-onset interval (s)",
+              "cut_events": "locked cuts with a chord and a bass onset", "no_melody": "cues without a melody",
+              "lowest": "lowest note", "highest": "highest note", "keys": "keys used", "count": "pieces"}
+    names = list(columns)
+    rows = [f"| {labels[k]} | " + " | ".join(_cell(columns[n].get(k)) for n in names) + " |" for k in labels]
+    piano_rolls([c for c in cue_sets["after"]][:3], real[:3])
+    lines = [f"Cues from {len(CLIPS_NOTE)} synthetic clips (benchmarks/vmusprod_cues.py: "
+             f"{', '.join(CLIPS_NOTE)}), seeds 0-2, on the product path (clip -> analysis -> cut-locked plan -> "
+             "V-MusProd); 'before' = the code and model on main before issue 12, 'after' = this branch. Melody and "
+             "accompaniment parts. Real: POP909 701-800.", "",
+             "| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names), *rows, "",
+             f"Piano rolls of three cues (top) beside three real excerpts (bottom): "
+             f"{FIGURE.relative_to(ROOT)}."]
+    return lines, columns
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def piano_rolls(cues: list[dict], real: list[tuple[object, list]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cuesmith.engine.music.score import TICKS_PER_16TH
+
+    pieces = [(f"cue {c['clip']} seed {c['seed']}", _played(c["song"]), c["spans"], c["cut_ticks"]) for c in cues]
+    pieces += [(f"real excerpt {i + 1}", s, spans, []) for i, (s, spans) in enumerate(real)]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 6), squeeze=False)
+    for ax, (title, song, spans, cuts) in zip(axes.flat, pieces):
+        origin = spans[0][0]
+        for part, colour in (("melody", "tab:red"), ("accompaniment", "tab:blue")):
+            p = song.part(part)
+            for n in (p.notes if p else []):
+                ax.broken_barh([((n.start - origin) / TICKS_PER_16TH, (n.end - n.start) / TICKS_PER_16TH)],
+                               (n.pitch - 0.4, 0.8), color=colour)
+        for a, _ in spans:
+            ax.axvline((a - origin) / TICKS_PER_16TH, color="0.85", lw=0.5, zorder=0)
+        for t in cuts:
+            ax.axvline((t - origin) / TICKS_PER_16TH, color="k", lw=1.2, ls="--")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("16ths (grey: bar lines, dashed: cuts)", fontsize=7)
+        ax.set_ylim(24, 100)
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=80)
+    plt.close(fig)
+    return FIGURE
+
+
 def validation_nll() -> list[str]:
     manifest = json.loads((MODEL / "manifest.json").read_text())
     rows = [f"| {stage} | {entry['best_valid_nll']:.4f} | {entry['epochs']} | "
@@ -259,7 +383,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--metrics-json", type=Path)
     parser.add_argument("--songs", type=int, default=100)
-    parser.add_argument("--only", choices=("speed", "e2e", "quality", "nll"))
+    parser.add_argument("--only", choices=("speed", "e2e", "quality", "nll", "musicality"))
+    parser.add_argument("--cues-before", type=Path, help="vmusprod_cues.py output of the code before")
+    parser.add_argument("--cues-after", type=Path, help="vmusprod_cues.py output of this code")
     args = parser.parse_args()
     if args.metrics_json:
         lines, metrics = quality(args.songs)
@@ -267,7 +393,8 @@ if __name__ == "__main__":
         args.metrics_json.write_text(json.dumps(metrics, indent=1))
     elif args.only:
         part = {"speed": decode_speed, "e2e": end_to_end, "quality": lambda: quality(args.songs)[0],
-                "nll": validation_nll}[args.only]()
+                "nll": validation_nll, "musicality": lambda: musicality(args.cues_before, args.cues_after)[0]
+                }[args.only]()
         print("\n".join(part))
     else:
         print(run(args.songs))

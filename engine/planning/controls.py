@@ -36,7 +36,7 @@ FADE_STRENGTH = 0.6
 DISSOLVE_STRENGTH = 0.85
 # onsets per 4/4 bar (melody + accompaniment) in POP909 001-700's melodic bars: the 10th, 25th,
 # 50th, 75th and 90th percentiles (`density_quantiles`, measured on the training split's tokens)
-DENSITY_QUANTILES = (8.0, 11.0, 15.0, 20.0, 25.0)
+DENSITY_QUANTILES = (12.0, 16.0, 21.0, 26.0, 31.0)
 PINNED_DENSITY = {"low": DENSITY_QUANTILES[0], "mid": DENSITY_QUANTILES[2], "high": DENSITY_QUANTILES[4]}
 PHRASE_BARS = 4  # a chorus starts on a phrase boundary
 CHORUS_MIN_BARS = 8  # a one-section clip this long turns to a chorus at its middle phrase

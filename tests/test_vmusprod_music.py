@@ -1,0 +1,95 @@
+"""Issue 12's must-holds: cues from synthetic clips on the product path (clip -> analysis -> cut-locked
+plan -> V-MusProd with the shipped model) sound like songs, over several clips and seeds."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cuesmith.engine import Engine
+from cuesmith.engine.music import musicality
+from cuesmith.engine.music.metrics import quality_metrics
+from cuesmith.engine.pipelines.vmusprod import VMusProd
+from cuesmith.engine.planning import plan
+
+from media import Shot, make_video
+from vmusprod_helpers import shipped_model
+
+pytestmark = pytest.mark.slow
+
+CLIPS = {
+    "four-shots": [Shot(4.0, "warm", 0.2), Shot(3.5, "cold", 0.8), Shot(5.0, "dusk", 0.4), Shot(4.5, "neon", 1.0)],
+    "quick-cuts": [Shot(2.2, "grey", 0.6), Shot(2.8, "neon", 1.1), Shot(2.0, "cold", 0.5), Shot(3.1, "warm", 0.9)],
+    "one-shot": [Shot(12.0, "forest", 0.5)],
+}
+SEEDS = (0, 1)
+VARIATIONS = 2
+
+
+def played(song):
+    """Melody and accompaniment: what real POP909 excerpts have (no separate voiced-chords part)."""
+    return replace(song, parts=[p for p in song.parts if p.name in ("melody", "accompaniment")])
+
+
+@pytest.fixture(scope="module")
+def cues(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    engine, model = Engine(use_cache=False), VMusProd(shipped_model())
+    out = []
+    for name, shots in CLIPS.items():
+        p = plan(engine.analyze(make_video(folder / f"{name}.mp4", shots, size=(160, 96), fps=24).path))
+        end = p.bar_ticks[-1] + p.empty_song().time_signature_at(p.bar_ticks[-1]).ticks_per_bar
+        for seed in SEEDS:
+            for song in model.generate_stages(p, variations=VARIATIONS, seed=seed).songs:
+                out.append({"clip": name, "seed": seed, "song": played(song), "plan": p,
+                            "spans": musicality.bar_spans(song, p.bar_ticks, end)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def real():
+    return musicality.real_excerpts(range(701, 801), 12)
+
+
+def test_melody_in_most_bars_and_in_every_cue(cues):
+    shares = [musicality.melody_bar_share(c["song"], c["spans"]) for c in cues]
+    assert all(s > 0 for s in shares if not np.isnan(s)), f"cues without a melody: {shares}"
+    assert np.nanmean(shares) >= 0.85, f"melody in {np.nanmean(shares):.0%} of bars after the second"
+
+
+def test_rhythms_recur_like_a_song(cues):
+    melody = np.nanmean([musicality.rhythm_recurrence(c["song"].part("melody"), c["spans"]) for c in cues])
+    comping = np.nanmean([musicality.rhythm_recurrence(c["song"].part("accompaniment"), c["spans"]) for c in cues])
+    assert melody >= 0.5, f"melody rhythm recurs in {melody:.0%} of bars"
+    assert comping >= 0.6, f"accompaniment rhythm recurs in {comping:.0%} of bars"
+
+
+def test_few_leaps_and_notes_within_range(cues):
+    steps = np.concatenate([musicality.melody_steps(c["song"]) for c in cues])
+    assert np.mean(np.abs(steps) > musicality.LEAP) <= 0.10, f"{np.mean(np.abs(steps) > 7):.0%} leaps"
+    spans = [musicality.pitch_span(c["song"]) for c in cues]
+    assert min(s[0] for s in spans) >= 28 and max(s[1] for s in spans) <= 96, spans
+
+
+def test_every_locked_cut_has_a_bass_and_a_chord_onset(cues):
+    with_cuts = [c for c in cues if c["plan"].cut_ticks]
+    assert len(with_cuts) >= 4
+    for c in with_cuts:
+        assert musicality.cut_events(c["song"], c["plan"].cut_ticks) == 1.0, (c["clip"], c["seed"])
+
+
+def test_the_last_bar_is_no_denser_than_the_plan(cues):
+    for c in cues:
+        a, b = c["spans"][-1]
+        notes = sum(a <= n.start < b for p in c["song"].parts for n in p.notes)
+        last = c["plan"].controls[-1]
+        asked = last.density * (b - a) / 1920
+        assert notes <= max(2, round(asked)) + 1, f"{notes} notes in the last bar, the plan asks {asked:.1f}"
+
+
+def test_pitch_class_entropy_and_ioi_near_real_excerpts(cues, real):
+    ours = [quality_metrics(c["song"]) for c in cues]
+    theirs = [quality_metrics(s) for s, _ in real]
+    gaps = {k: abs(np.nanmean([r[k] for r in ours]) - np.nanmean([r[k] for r in theirs])) for k in ("PCE", "IOI")}
+    assert gaps["PCE"] <= 0.19 and gaps["IOI"] <= 0.09, gaps
