@@ -51,10 +51,10 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
 
     manifest = json.loads((MODEL / "manifest.json").read_text())
     checkpoint = ROOT / manifest["stages"][stage].get("checkpoint", RUN / stage / "best.pt")
-    if not checkpoint.is_file():  # training checkpoints live in out/, not in the repository
-        return [f"Decode step: skipped, the torch checkpoint {checkpoint.relative_to(ROOT)} is not on this "
-                "machine (run the training command in models/vmusprod/manifest.json first)."]
-    net, _ = load_checkpoint(checkpoint)
+    if checkpoint.is_file():
+        net, _ = load_checkpoint(checkpoint)
+    else:  # training checkpoints live in out/: the same weights, read back from the shipped graphs
+        net = _shipped_net(manifest, stage)
     c = net.config
     files = manifest["stages"][stage]["files"]
     memory_len = 300
@@ -83,15 +83,20 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
                                cross_k, cross_v, source_bar)
                 net.heads.all_types(h[:, -1])
 
-    feeds_base = {"cross_k": cross_k.numpy(), "cross_v": cross_v.numpy(), "memory_bar": source_bar.numpy()}
-
     def ort_loop(session, steps: int, start: int = 0, past=None):
-        past_k, past_v = past or (np.zeros((c.n_layers, 1, c.n_heads, 1, c.head_dim), np.float32),) * 2
+        """The runtime's loop: caches fed back under their names (per layer in graphs exported so)."""
+        names = [o.name.replace("present", "past") for o in session.get_outputs()[2:]]
+        per_layer = len(names) == 2 * c.n_layers
+        cross = {f"cross_{kv}_{i}": x[i].numpy() for kv, x in (("k", cross_k), ("v", cross_v))
+                 for i in range(c.n_layers)} if per_layer else {"cross_k": cross_k.numpy(), "cross_v": cross_v.numpy()}
+        shape = (1, c.n_heads, 1, c.head_dim) if per_layer else (c.n_layers, 1, c.n_heads, 1, c.head_dim)
+        cache = past or {n: np.zeros(shape, np.float32) for n in names}
+        width = next(i.shape[-1] for i in session.get_inputs() if i.name == "context")
         for t in range(start, start + steps):
-            out = session.run(None, {"token": tokens[:, t:t + 1], "context": context[:, t:t + 1],
-                                     "past_k": past_k, "past_v": past_v, **feeds_base})
-            past_k, past_v = out[2], out[3]
-        return past_k, past_v
+            out = session.run(None, {"token": tokens[:, t:t + 1], "context": context[:, t:t + 1, :width],
+                                     "memory_bar": source_bar.numpy(), **cache, **cross})
+            cache = dict(zip(names, out[2:]))
+        return cache
 
     step, clip = {}, {}
     for threads in (2, 1):
@@ -123,6 +128,19 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
 
 
 # -- end to end ---------------------------------------------------------------------------
+
+def _shipped_net(manifest: dict, stage: str):
+    from cuesmith.engine.nets import build_net
+    from cuesmith.engine.training.warm import load_shipped
+
+    config = manifest["stages"][stage]["net_config"]
+    sizes = {k: config[k] for k in ("d_model", "n_heads", "n_layers", "d_ff", "max_bars")}
+    if stage != "chord":
+        sizes["n_encoder_layers"] = config["n_encoder_layers"]
+    net = build_net(stage, **sizes)
+    load_shipped(net, MODEL, stage)
+    return net.eval()
+
 
 def end_to_end() -> list[str]:
     sys.path.insert(0, str(ROOT / "tests"))

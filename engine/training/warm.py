@@ -3,12 +3,10 @@
 The shipped graphs are the only copy of the trained weights that travels with
 the repository, so they are what a later run (another machine, a GPU)
 continues from. The exporter keeps parameter names for embeddings, norms and
-biases; a Linear's weight is stored transposed under a generated name, and is
-found as the MatMul operand whose result gets the named bias added. Tensors the
-graphs do not hold keep the net's own initial values: a control the shipped
-nets did not have (a new context embedding starts at zero, so the warm net
-computes what the shipped one did), and parameters the exporter pruned as
-dead code (the chord stage's cross-attention queries over its one-slot memory).
+biases; a Linear's weight is stored transposed under a generated name
+(`graph_weights`). A tensor the graphs do not hold keeps the net's initial
+value: a control the shipped nets did not have starts at zero, so the warm
+net computes what the shipped one did.
 """
 from __future__ import annotations
 
@@ -20,8 +18,14 @@ import torch
 PREFIX = "net."
 
 
-def graph_weights(path: Path) -> dict[str, np.ndarray]:
-    """Parameter name (without 'net.') -> array, for the named tensors and the transposed Linear weights."""
+def graph_weights(path: Path, linears: list[str], layer_norms: list[str]) -> dict[str, np.ndarray]:
+    """Parameter name (without 'net.') -> array: the named tensors, and the transposed weights of the
+    Linear layers `linears` (in the order the graph runs them).
+
+    A Linear's MatMul is found by the named bias added to its result. Biases of equal value are stored
+    once under one name (the chord stage's cross- and self-attention output biases get identical updates),
+    so the MatMuls are matched to `linears` by their order in the graph, which follows the forward pass.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -32,24 +36,43 @@ def graph_weights(path: Path) -> dict[str, np.ndarray]:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    matmuls = []  # (weight, bias) initializer names of each Linear, in graph order
     for node in graph.node:
         if node.op_type != "MatMul" or node.input[1] not in arrays or node.input[1].startswith(PREFIX):
             continue
-        for add in consumers.get(node.output[0], []):
-            bias = next((i for i in add.input if i.startswith(PREFIX) and i.endswith(".bias")), None)
-            if add.op_type == "Add" and bias is not None:
-                weights.setdefault(bias[len(PREFIX):-len("bias")] + "weight", arrays[node.input[1]].T)
+        biases = [i for a in consumers.get(node.output[0], []) if a.op_type == "Add" for i in a.input
+                  if i.startswith(PREFIX) and i.endswith(".bias")]
+        if biases:
+            matmuls.append((node.input[1], biases[0]))
+    if len(matmuls) != len(linears):
+        raise ValueError(f"{path.name}: {len(matmuls)} weight MatMuls for {len(linears)} Linear layers")
+    for name, (weight, bias) in zip(linears, matmuls):
+        weights[f"{name}.weight"], weights[f"{name}.bias"] = arrays[weight].T, arrays[bias]
+    norms = [node for node in graph.node if node.op_type == "LayerNormalization"]
+    if len(norms) == len(layer_norms):  # (shared-value scales and shifts are stored once, too)
+        for name, node in zip(layer_norms, norms):
+            weights[f"{name}.weight"], weights[f"{name}.bias"] = arrays[node.input[1]], arrays[node.input[2]]
     for name, array in arrays.items():  # the heads' type embedding, unsqueezed for all_types
         if array.ndim == 3 and array.shape[0] == 1 and not name.startswith(PREFIX):
             weights.setdefault("heads.type_embed.weight", array[0])
     return weights
 
 
+def graph_modules(net: torch.nn.Module, part: str, kind: type) -> list[str]:
+    """The `kind` layers whose weights the stage's encoder or decoder graph holds, in forward order."""
+    names = [n for n, m in net.named_modules() if isinstance(m, kind) and n != "heads.type_head"]
+    in_encoder = [n for n in names if n.startswith(("encoder.", "video_proj", "memory_ln")) or n.endswith(".cross.kv")]
+    if part == "encoder":
+        return in_encoder
+    return [n for n in names if n not in in_encoder]
+
+
 def load_shipped(net: torch.nn.Module, folder: Path, stage: str) -> list[str]:
     """Copy `stage`'s shipped weights from `folder` into `net`; returns the parameter names left as they were."""
     found: dict[str, np.ndarray] = {}
     for part in ("encoder", "decoder"):
-        found.update(graph_weights(folder / f"{stage}.{part}.onnx"))
+        found.update(graph_weights(folder / f"{stage}.{part}.onnx", graph_modules(net, part, torch.nn.Linear),
+                                   graph_modules(net, part, torch.nn.LayerNorm)))
     state = net.state_dict()
     kept = []
     with torch.no_grad():
