@@ -16,8 +16,10 @@ The mapping, bar by bar (times are the bar's span in seconds of the clip):
   (mean MIDI pitch) = 52 + 20·brightness of the bar. A pinned mode wins.
 - cuts → sections: section_start is set on the bar a cut starts (or lies in).
 - form → role: the first section is a verse (POP909's `A`), a later section
-  with more motion than the clip's mean a chorus (`B`); a clip of one section
-  of 8 bars or more turns to the chorus at its middle phrase (`form_roles`).
+  with more motion than the clip's mean a chorus (`B`); a role holds for at
+  least `MIN_ROLE_BARS` bars, so quick cuts do not flip it; a clip of one
+  section of 8 bars or more turns to the chorus at its middle phrase
+  (`form_roles`).
   Every bar has a melody: a cue is the body of a song, not its intro.
 - colour → tonic: warm, bright pictures sit on the sharp side of the circle
   of fifths, cool, dark ones on the flat side (`picture_tonic`); with the
@@ -39,6 +41,7 @@ DISSOLVE_STRENGTH = 0.85
 DENSITY_QUANTILES = (12.0, 16.0, 21.0, 26.0, 31.0)
 PINNED_DENSITY = {"low": DENSITY_QUANTILES[0], "mid": DENSITY_QUANTILES[2], "high": DENSITY_QUANTILES[4]}
 PHRASE_BARS = 4  # a chorus starts on a phrase boundary
+MIN_ROLE_BARS = 3  # bars a role lasts at least
 CHORUS_MIN_BARS = 8  # a one-section clip this long turns to a chorus at its middle phrase
 WARMTH_FULL_SCALE = 0.25  # |mean (R - B)/255| that counts as fully warm or cool
 
@@ -84,10 +87,15 @@ def form_roles(section_flags: list[bool], levels: list[float]) -> list[str]:
         turn = middle if n >= CHORUS_MIN_BARS and middle > 0 else n
         return ["verse" if i < turn else "chorus" for i in range(n)]
     overall = float(np.mean(levels)) if levels else 0.0
-    roles = []
+    roles: list[str] = []
+    changed = 0  # bar where the role last changed
     for index, (a, b) in enumerate(bounds):
-        busy = float(np.mean(levels[a:b])) >= overall
-        roles += ["chorus" if index > 0 and busy else "verse"] * (b - a)
+        role = "chorus" if index > 0 and float(np.mean(levels[a:b])) >= overall else "verse"
+        if roles and role != roles[-1] and a - changed < MIN_ROLE_BARS:
+            role = roles[-1]
+        elif roles and role != roles[-1]:
+            changed = a
+        roles += [role] * (b - a)
     return roles
 
 

@@ -7,17 +7,22 @@ for a phrase. Nets of this size, trained for an hour, do not plan that far, so
 the plan says it, bar by bar:
 
 - phrases: each section (shot) is cut into phrases of `PHRASE_BARS` bars; a
-  remainder of one bar joins the phrase before it.
+  remainder of one bar joins the phrase before it, and so does a shot of one
+  bar (a phrase spans quick cuts).
 - melody: a phrase whose role (verse/chorus) came before repeats that
-  phrase's rhythm bar by bar, all but its last bar (the cadence varies); the
-  first phrase of a role repeats its first bar in its third (a sentence:
-  idea, continuation, idea again, close).
+  phrase's rhythm bar by bar, all but the last bar of a phrase of 3 bars or
+  more (the cadence varies); the first phrase of a role repeats its first bar
+  in its third (a sentence: idea, continuation, idea again, close), a phrase
+  of 2-3 bars in its second.
 - accompaniment: a phrase keeps one comping rhythm: every bar after its first
   repeats its first; a first bar repeats the first bar of the earlier phrase of
   the same role.
 
 A bar never repeats one of another length, and the last bar of the cue is
-free (it closes). The decoder takes the repeated onsets as a constraint and
+free (it closes). Bars the planner shortened to put a cut on a bar line (a
+3/4 among 4/4s) get a source the same way when they have none: the latest
+earlier shortened bar of their length in their phrase or the one before, so
+a motif holds through a run of quick cuts. The decoder takes the repeated onsets as a constraint and
 the nets choose every pitch, duration and velocity.
 """
 from __future__ import annotations
@@ -30,8 +35,11 @@ def phrases(section_flags: list[bool]) -> list[tuple[int, int]]:
     """(first bar, end bar) of every phrase."""
     n = len(section_flags)
     starts = [i for i, flag in enumerate(section_flags) if flag or i == 0]
-    spans = []
+    spans: list[tuple[int, int]] = []
     for a, b in zip(starts, starts[1:] + [n]):
+        if b - a == 1 and spans:
+            spans[-1] = (spans[-1][0], b)
+            continue
         cuts = list(range(a, b, PHRASE_BARS))
         if len(cuts) > 1 and b - cuts[-1] == 1:
             cuts.pop()
@@ -48,17 +56,24 @@ def rhythm_sources(section_flags: list[bool], roles: list[str], bar_lengths: lis
         earlier = first_of_role.get(roles[a])
         if earlier is None:
             first_of_role[roles[a]] = (a, b)
-            if b - a >= 4:
-                melody[a + 2] = a
+            if b - a >= 2:
+                melody[a + (2 if b - a >= 4 else 1)] = a
         else:
-            for i in range(min(b - a, earlier[1] - earlier[0]) - 1):
+            shared = min(b - a, earlier[1] - earlier[0])
+            for i in range(shared - 1 if shared >= 3 else shared):
                 melody[a + i] = earlier[0] + i
             accompaniment[a] = earlier[0]
         for i in range(a + 1, b):
             accompaniment[i] = a
     sources = {"melody": melody, "accompaniment": accompaniment}
+    phrase_of = {i: k for k, (a, b) in enumerate(spans) for i in range(a, b)}
+    full = max(set(bar_lengths), key=bar_lengths.count)
     for bars in sources.values():
         for i, j in enumerate(bars):
-            if j >= 0 and (bar_lengths[i] != bar_lengths[j] or i == len(bars) - 1):
-                bars[i] = -1
+            if j >= 0 and bar_lengths[i] != bar_lengths[j]:
+                bars[i] = j = -1
+            if j < 0 and bar_lengths[i] != full:
+                bars[i] = next((k for k in range(i - 1, -1, -1) if bar_lengths[k] == bar_lengths[i]
+                                and phrase_of[i] - phrase_of[k] <= 1), -1)
+        bars[-1] = -1
     return sources
