@@ -386,12 +386,25 @@ def validation_nll() -> list[str]:
             "| stage | valid NLL | epochs | crop bars |", "| --- | --- | --- | --- |", *rows]
 
 
+def musicality_now(before: Optional[Path] = None) -> list[str]:
+    """Cues of this checkout's code and model (generated now) against real excerpts, and `before`'s cues."""
+    from vmusprod_cues import generate_cues
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_cues(Path(tmp) / "cues", model_dir=MODEL)
+        return musicality(before, Path(tmp) / "cues")[0]
+
+
 def run(n_songs: int = 100) -> str:
+    import os
+
+    before = os.environ.get("CUESMITH_CUES_BEFORE")  # vmusprod_cues.py output of the code before
     lines, metrics = quality(n_songs)
     # kept for the model manifest (exporters/package.py --metrics)
     (ROOT / "out" / "vmusprod").mkdir(parents=True, exist_ok=True)
     (ROOT / "out" / "vmusprod" / "bench-metrics.json").write_text(json.dumps(metrics, indent=1))
-    sections = [decode_speed(), end_to_end(), lines, validation_nll()]
+    sections = [decode_speed(), end_to_end(), lines, musicality_now(Path(before) if before else None),
+                validation_nll()]
     return "\n\n".join("\n".join(s) for s in sections)
 
 
@@ -411,8 +424,9 @@ if __name__ == "__main__":
         args.metrics_json.write_text(json.dumps(metrics, indent=1))
     elif args.only:
         part = {"speed": decode_speed, "e2e": end_to_end, "quality": lambda: quality(args.songs)[0],
-                "nll": validation_nll, "musicality": lambda: musicality(args.cues_before, args.cues_after)[0]
-                }[args.only]()
+                "nll": validation_nll,
+                "musicality": lambda: (musicality(args.cues_before, args.cues_after)[0] if args.cues_after
+                                       else musicality_now(args.cues_before))}[args.only]()
         print("\n".join(part))
     else:
         print(run(args.songs))
