@@ -234,8 +234,8 @@ def test_form_repeats_rhythms_of_phrases_of_the_same_role():
     assert phrases(flags) == [(0, 4), (4, 8), (8, 12), (12, 17)]
     sources = rhythm_sources(flags, roles, [4] * 17)
     melody, comping = sources["melody"], sources["accompaniment"]
-    assert melody[2] == 0 and melody[4:7] == [0, 1, 2] and melody[8:11] == [0, 1, 2] and melody[7] == -1
-    assert melody[14] == 12 and melody[16] == -1  # the chorus: its own sentence; the last bar is free
+    assert melody[:4] == [-1, -1, 0, -1] and melody[4:8] == [0, 1, 2, -1] and melody[8:11] == [0, 1, 2]
+    assert melody[12:17] == [-1, -1, 12, 13, -1]  # the chorus: its own a b a b, the last bar is free
     assert comping[1:4] == [0, 0, 0] and comping[4] == 0 and comping[12] == -1 and comping[13] == 12
     assert all(j < i for stage in sources.values() for i, j in enumerate(stage) if j >= 0)
     # a bar of another length never repeats

@@ -11,9 +11,10 @@ the plan says it, bar by bar:
   bar (a phrase spans quick cuts).
 - melody: a phrase whose role (verse/chorus) came before repeats that
   phrase's rhythm bar by bar, all but the last bar of a phrase of 3 bars or
-  more (the cadence varies); the first phrase of a role repeats its first bar
-  in its third (a sentence: idea, continuation, idea again, close), a phrase
-  of 2-3 bars in its second.
+  more (the cadence varies); in the first phrase of a role each bar but the
+  last repeats the bar two before it (idea, continuation, idea, continuation
+  ..., close: a b a c, a b a b c), a phrase of 2-3 bars its first bar in its
+  second.
 - accompaniment: a phrase keeps one comping rhythm: every bar after its first
   repeats its first; a first bar repeats the first bar of the earlier phrase of
   the same role.
@@ -56,8 +57,10 @@ def rhythm_sources(section_flags: list[bool], roles: list[str], bar_lengths: lis
         earlier = first_of_role.get(roles[a])
         if earlier is None:
             first_of_role[roles[a]] = (a, b)
-            if b - a >= 2:
-                melody[a + (2 if b - a >= 4 else 1)] = a
+            if b - a in (2, 3):
+                melody[a + 1] = a
+            for i in range(a + 2, b - 1):
+                melody[i] = i - 2
         else:
             shared = min(b - a, earlier[1] - earlier[0])
             for i in range(shared - 1 if shared >= 3 else shared):
