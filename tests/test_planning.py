@@ -236,7 +236,7 @@ def test_form_repeats_rhythms_of_phrases_of_the_same_role():
     melody, comping = sources["melody"], sources["accompaniment"]
     assert melody[:4] == [-1, -1, 0, -1] and melody[4:8] == [0, 1, 2, -1] and melody[8:11] == [0, 1, 2]
     assert melody[12:17] == [-1, -1, 12, 13, -1]  # the chorus: its own a b a b, the last bar is free
-    assert comping[1:4] == [0, 0, 0] and comping[4] == 0 and comping[12] == -1 and comping[13] == 12
+    assert comping[1:4] == [0, 1, 2] and comping[11] == 10 and comping[12] == -1 and comping[13] == 12
     assert all(j < i for stage in sources.values() for i, j in enumerate(stage) if j >= 0)
     # a bar of another length never repeats
     assert rhythm_sources(flags, roles, [4, 4, 3] + [4] * 14)["melody"][2] == -1

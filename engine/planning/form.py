@@ -15,9 +15,9 @@ the plan says it, bar by bar:
   last repeats the bar two before it (idea, continuation, idea, continuation
   ..., close: a b a c, a b a b c), a phrase of 2-3 bars its first bar in its
   second.
-- accompaniment: a phrase keeps one comping rhythm: every bar after its first
-  repeats its first; a first bar repeats the first bar of the earlier phrase of
-  the same role.
+- accompaniment: a comping rhythm holds while the role does: every bar
+  repeats the latest earlier bar of its length and role; it changes where
+  the role changes (verse to chorus) and at the first bar.
 
 A bar never repeats one of another length, and the last bar of the cue is
 free (it closes). Bars the planner shortened to put a cut on a bar line (a
@@ -65,9 +65,9 @@ def rhythm_sources(section_flags: list[bool], roles: list[str], bar_lengths: lis
             shared = min(b - a, earlier[1] - earlier[0])
             for i in range(shared - 1 if shared >= 3 else shared):
                 melody[a + i] = earlier[0] + i
-            accompaniment[a] = earlier[0]
-        for i in range(a + 1, b):
-            accompaniment[i] = a
+    for i in range(1, len(roles)):  # (a role's first bar finds none: the texture changes there)
+        accompaniment[i] = next((k for k in range(i - 1, -1, -1)
+                                 if roles[k] == roles[i] and bar_lengths[k] == bar_lengths[i]), -1)
     sources = {"melody": melody, "accompaniment": accompaniment}
     phrase_of = {i: k for k, (a, b) in enumerate(spans) for i in range(a, b)}
     full = max(set(bar_lengths), key=bar_lengths.count)
