@@ -43,7 +43,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     import torch
 
     from cuesmith.exporters.onnx_export import load_checkpoint
-    from cuesmith.engine.runtime.decode import DECODER_THREADS
+    from cuesmith.engine.pipelines.vmusprod.decode import DECODER_THREADS
     from cuesmith.engine.runtime.sessions import open_session
 
     manifest = json.loads((MODEL / "manifest.json").read_text())
@@ -114,7 +114,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
             f"memory {memory_len} tokens. Step: one token with {STEP_PREFIX} already decoded (median). "
             f"Clip: {CLIP_STEPS} steps from an empty cache (≈ a 30 s clip's accompaniment). "
             f"Baseline: the faster torch eager with KV cache ({baseline}), same weights, same run. "
-            "The runtime opens decoder sessions with 1 intra-op thread (engine/runtime/decode.py). "
+            "The runtime opens decoder sessions with 1 intra-op thread (engine/pipelines/vmusprod/decode.py). "
             "Goal: ORT fp32 ≥ 4× the baseline.", "",
             "| backend | step ms | vs baseline | clip ms | vs baseline |", "| --- | --- | --- | --- | --- |", *rows]
 

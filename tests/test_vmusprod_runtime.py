@@ -13,7 +13,8 @@ from cuesmith.engine.music.score import PITCH_CLASSES, Chord
 from cuesmith.engine.music.tokens import (METER, POSITION, QUALITIES, QUALITY, ROOT, TEMPO, TYPE, VOCAB, TokenType,
                                           encode)
 from cuesmith.engine.pipelines.vmusprod import VMusProd, bar_plan
-from cuesmith.engine.runtime.decode import CHORD_TONES, harmony, key_chord_fields
+from cuesmith.engine.music.theory import CHORD_TONES, key_chord_fields
+from cuesmith.engine.pipelines.vmusprod.decode import harmony
 from cuesmith.engine.runtime.sampling import Sampling
 
 from vmusprod_helpers import make_plan, shipped_model
@@ -204,7 +205,7 @@ def test_accompaniment_keeps_to_the_chord_with_the_root_below_and_melody_beats_t
 def test_no_onset_stacks_more_notes_than_the_training_music(model):
     from collections import Counter
 
-    from cuesmith.engine.runtime.decode import MAX_NOTES_PER_ONSET
+    from cuesmith.engine.pipelines.vmusprod.decode import MAX_NOTES_PER_ONSET
 
     songs = model.generate(make_plan(density="high"), variations=4, seed=11).songs
     for song in songs:

@@ -1,7 +1,7 @@
 """V-MusProd on ONNX Runtime: plan -> chords -> melody -> accompaniment -> Song.
 
     chord          decoder over the 'no video' memory, constrained to the plan
-                   (bars, sections, the plan's key, a closing V7-I cadence: runtime/decode.py)
+                   (bars, sections, the plan's key, a closing V7-I cadence: decode.py, music/theory.py)
     melody         encoder over the chord tokens, decoder over the melody (chord tones on the beats)
     accompaniment  encoder over chords + melody, decoder over the accompaniment (chord tones, root below)
 
@@ -17,15 +17,16 @@ from typing import Optional
 
 import numpy as np
 
-from ..music.controls import control_ids
-from ..music.score import TICKS_PER_16TH, Part, Song
-from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context
-from ..planning.plan import ScorePlan
-from ..progress import Progress, report
-from ..runtime.context import context_rows
-from ..runtime.decode import BarPlan, StageRunner, cadence_fields, generate, key_chord_fields, key_pitch_fields
-from ..runtime.sampling import Sampling
-from ..runtime.store import ModelFolder, find_model
+from ...music.controls import control_ids
+from ...music.score import TICKS_PER_16TH, Part, Song
+from ...music.theory import cadence_fields, key_chord_fields, key_pitch_fields
+from ...music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context
+from ...planning.plan import ScorePlan
+from ...progress import Progress, report
+from ...runtime.context import context_rows
+from ...runtime.sampling import Sampling
+from ...runtime.store import ModelFolder, find_model
+from .decode import BarPlan, StageRunner, generate
 
 FAMILY = "vmusprod"
 STAGES = ("chord", "melody", "accompaniment")
