@@ -146,11 +146,11 @@ def end_to_end() -> list[str]:
                 return [f"end to end failed: {done.stderr.strip()}"]
         engine = Engine(cache_dir=tmp / "cache2")
         request = {"video": str(clip), "out_dir": str(tmp / "warm0"), "stems": False}
-        engine.score(request)  # loads the sessions and fills the analysis cache
+        engine.score_and_save(request)  # loads the sessions and fills the analysis cache
         warm = {}
         for stems in (False, True):
             t = time.perf_counter()
-            result = engine.score({**request, "out_dir": str(tmp / f"warm{stems}"), "stems": stems})
+            result = engine.score_and_save({**request, "out_dir": str(tmp / f"warm{stems}"), "stems": stems})
             warm[stems] = time.perf_counter() - t
         parts = ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items())
         return ["End to end on a 30 s 1280×720 H.264 clip (5 shots, 4 cuts), 1 variation. Cold: a new "
@@ -205,7 +205,7 @@ def quality(n_songs: int = 100, bars: int = 16, seed: int = 0) -> tuple[list[str
     for i, number in enumerate(list(VALID_SONGS)[:n_songs]):
         plan, song = validation_plan(number, bars)
         real.append(quality_metrics(song))
-        ours.append(quality_metrics(model.generate(plan, variations=1, seed=seed + i).songs[0]))
+        ours.append(quality_metrics(model.generate_stages(plan, variations=1, seed=seed + i).songs[0]))
     seconds = time.perf_counter() - t
     mean = {"Real (ours, 701-800 first bars)": _mean(real), "V-MusProd ONNX (ours)": _mean(ours)}
     rows = []

@@ -20,16 +20,15 @@ before it is not scored.
 
 Writing back: the same timeline with one audio track added (the rendered mix
 when the score has stems, else the MIDI file), starting at the first clip's
-record start, and markers on that audio clip (in its own time): the
-critique's key moments ("cut A", "motion peak C", ...) and the score's
-section starts ("section 2", ...). An EDL keeps its video events and gets the
+record start, and markers on that audio clip (in its own time): the markers of
+the result's placement, as the engine placed them (the critique's key moments
+"cut A", "motion peak C", ... and the section starts "section 2", ...). An EDL keeps its video events and gets the
 score as an audio event; the adapter writes one track per list, so an EDL's
 own audio events are not carried over.
 """
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +44,6 @@ from .files import unused_path, write_bytes_atomic
 ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml", ".otio": "otio_json"}
 FORMAT_NAMES = "EDL (.edl), FCP7 XML (.xml), FCPXML (.fcpxml) or OpenTimelineIO (.otio)"
 EDL_PROBE_RATE = 60  # reads any EDL timecode; the real rate comes from the media (or `rate`)
-GRADE_COLOURS = {"A": schema.MarkerColor.GREEN, "B": schema.MarkerColor.YELLOW, "C": schema.MarkerColor.RED}
-SECTION_COLOUR = schema.MarkerColor.BLUE
 
 
 @dataclass
@@ -352,8 +349,16 @@ def scored_rate(result) -> Optional[float]:
 
 
 def score_media(result) -> Path:
-    variation = result.variations[0]
-    return Path(variation.stems.get("mix") or variation.midi).resolve()
+    media = placement_of(result).media
+    if not media:
+        raise CuesmithError("the score has no MIDI or audio file to put on the timeline")
+    return Path(media).resolve()
+
+
+def placement_of(result):
+    if result.placement is None:
+        raise CuesmithError("the result has no placement (written by an older cuesmith); score it again")
+    return result.placement
 
 
 def score_clip(result, rate: float, name: str) -> schema.Clip:
@@ -366,32 +371,13 @@ def score_clip(result, rate: float, name: str) -> schema.Clip:
 
 
 def add_markers(clip: schema.Clip, result, rate: float) -> None:
-    markers = [marker(f"{m['kind']} {m['grade']}", m["time"], rate, GRADE_COLOURS.get(m["grade"], schema.MarkerColor.RED))
-               for m in key_moments(result)]
-    markers += [marker(f"section {n}", seconds, rate, SECTION_COLOUR) for n, seconds in section_starts(result)]
+    markers = [marker(m.name, m.time, rate, m.colour.upper()) for m in placement_of(result).markers]
     clip.markers.extend(sorted(markers, key=lambda m: m.marked_range.start_time.value))
 
 
 def marker(name: str, seconds: float, rate: float, colour: str) -> schema.Marker:
     at = opentime.TimeRange(opentime.RationalTime(round(seconds * rate), rate), opentime.RationalTime(0, rate))
     return schema.Marker(name=name, marked_range=at, color=colour)
-
-
-def key_moments(result) -> list[dict]:
-    """The graded moments of critique.json: [{"time", "kind", "grade", ...}] in the score's time."""
-    json_path = (result.critique or {}).get("json")
-    if not json_path or not Path(json_path).is_file():
-        return []
-    return json.loads(Path(json_path).read_text(encoding="utf-8")).get("key_moments", [])
-
-
-def section_starts(result) -> list[tuple[int, float]]:
-    """(section number, seconds) of the score's section starts, timed by its MIDI's tempo map."""
-    from cuesmith.engine.music.midi_io import read_midi
-
-    song = read_midi(result.variations[0].midi)
-    bars = song.bars()
-    return [(i + 1, song.tick_to_seconds(bars[bar])) for i, bar in enumerate(result.section_bars) if bar < len(bars)]
 
 
 def add_score_track(timeline, clip: schema.Clip, start: float, rate: float) -> None:

@@ -66,3 +66,55 @@ def key_pitch_fields(tonic: int, mode: str) -> np.ndarray:
     allowed = np.zeros(129, dtype=bool)
     allowed[1:] = [pitch % 12 in scale for pitch in range(128)]
     return allowed
+
+
+# -- a playable chord part -----------------------------------------------------------------------------------
+
+BASS_LOW = 48  # C3: the root sounds in C3..B3
+UPPER_LOW, UPPER_HIGH = 55, 76  # G3..E5: the upper voices stay here
+CHORD_VELOCITY = 64  # under the melody (POP909's melody averages ~80)
+RELEASE_TICKS = 60  # a 32nd at 480 PPQ: lifted before the next chord, so repeated tones re-strike
+
+
+def voice_chords(chords, velocity: int = CHORD_VELOCITY, release: int = RELEASE_TICKS) -> list:
+    """Block chords for `chords` (music.score.Chord): the root in C3..B3, the other chord tones above it in
+    G3..E5, each voicing the one nearest the last (smooth voice leading), released shortly before the next."""
+    from .score import Note
+
+    notes, upper = [], None
+    chords = sorted(chords, key=lambda c: c.start)
+    for chord, after in zip(chords, chords[1:] + [None]):
+        stop = chord.end if after is None else min(chord.end, after.start)  # a chord sounds until the next
+        if chord.is_none or stop <= chord.start:
+            continue
+        classes = [(chord.root + t) % 12 for t in CHORD_TONES[chord.quality]]
+        upper = nearest_voicing(classes[1:] if len(classes) > 3 else classes, upper)
+        end = max(chord.start + 1, stop - min(release, (stop - chord.start) // 4))
+        bass = BASS_LOW + chord.root
+        notes += [Note(chord.start, end, pitch, velocity) for pitch in sorted({bass, *upper})]
+    return notes
+
+
+def nearest_voicing(classes: list[int], previous) -> list[int]:
+    """Pitches of `classes` (one each) in UPPER_LOW..UPPER_HIGH, closest to `previous` (close position at
+    the bottom of the range when there is none)."""
+    options = [sorted(voicing) for voicing in close_voicings(classes)]
+    if previous is None:
+        return min(options, key=lambda v: (v[0], v[-1]))
+    return min(options, key=lambda v: (sum(abs(a - b) for a, b in zip(v, previous)), v[0]))
+
+
+def close_voicings(classes: list[int]) -> list[list[int]]:
+    """Every inversion of `classes` in close position (within an octave and a bit), at each octave that fits."""
+    voicings = []
+    for turn in range(len(classes)):
+        order = classes[turn:] + classes[:turn]
+        for base in range(UPPER_LOW, UPPER_HIGH + 1):
+            if base % 12 != order[0]:
+                continue
+            pitches = [base]
+            for pc in order[1:]:
+                pitches.append(pitches[-1] + (pc - pitches[-1]) % 12 or 12)
+            if pitches[-1] <= UPPER_HIGH:
+                voicings.append(pitches)
+    return voicings
