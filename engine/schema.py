@@ -8,7 +8,7 @@ new optional fields keep the version. Version 2: result.json holds the
 may be null (audio-only families); version 1 files are still read.
 
 Every request type lives here: ScoreRequest, CritiqueRequest,
-TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
+AnalyzeRequest, TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
 """
 from __future__ import annotations
 
@@ -131,6 +131,26 @@ class CritiqueRequest:
         if "video" not in values:
             raise CuesmithError("a critique request needs a video")
         return cls(**_known(cls, values)).validate()
+
+
+@dataclass
+class AnalyzeRequest:
+    """Analyse `video` (cuts, motion, colour, tempo range); analysis.json goes to out_dir."""
+    video: str
+    start: Optional[float] = None
+    end: Optional[float] = None
+    out_dir: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AnalyzeRequest":
+        _check_version(values, "analyze request")
+        if not values.get("video"):
+            raise CuesmithError("an analyze request needs a video")
+        return cls(**_known(cls, values))
 
 
 @dataclass
