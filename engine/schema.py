@@ -48,8 +48,32 @@ def coerce(request_type, request=None, **values):
     return request_type.from_dict({**(request or {}), **values})
 
 
+class _Request:
+    """What every request shares: JSON in and out, the version check, the one field it cannot do without."""
+    KIND = "request"
+    REQUIRED = ""  # a field that must not be empty
+    MISSING = ""  # the error when it is
+
+    def validate(self):
+        if self.REQUIRED and not getattr(self, self.REQUIRED):
+            raise CuesmithError(self.MISSING)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        _check_version(values, f"{cls.KIND} request")
+        if cls.REQUIRED and not values.get(cls.REQUIRED):
+            raise CuesmithError(cls.MISSING)
+        return cls(**_known(cls, values)).validate()
+
+
 @dataclass
-class ScoreRequest:
+class ScoreRequest(_Request):
+    KIND = "score"
+
     video: str = ""  # one clip; or `clips`
     out_dir: str = ""  # the service fills it in under its output root when empty
     family: str = "vmusprod"
@@ -97,19 +121,12 @@ class ScoreRequest:
             raise CuesmithError("sampling needs temperature >= 0, 0 < top_p <= 1, top_k >= 0")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ScoreRequest":
-        _check_version(values, "score request")
-        return cls(**_known(cls, values)).validate()
-
 
 @dataclass
-class CritiqueRequest:
+class CritiqueRequest(_Request):
     """Critique `music` (MIDI or audio; empty: the clip's own audio track) against `video`."""
-    video: str
+    KIND, REQUIRED, MISSING = "critique", "video", "a critique request needs a video"
+    video: str = ""
     music: str = ""
     out_dir: str = ""  # the service fills it in under its output root when empty
     notes: str = ""  # what the clip is about
@@ -117,63 +134,27 @@ class CritiqueRequest:
     end: Optional[float] = None
     schema_version: int = SCHEMA_VERSION
 
-    def validate(self) -> "CritiqueRequest":
-        if not self.video:
-            raise CuesmithError("a critique request needs a video")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CritiqueRequest":
-        _check_version(values, "critique request")
-        if "video" not in values:
-            raise CuesmithError("a critique request needs a video")
-        return cls(**_known(cls, values)).validate()
-
 
 @dataclass
-class AnalyzeRequest:
+class AnalyzeRequest(_Request):
     """Analyse `video` (cuts, motion, colour, tempo range); analysis.json goes to out_dir."""
-    video: str
+    KIND, REQUIRED, MISSING = "analyze", "video", "an analyze request needs a video"
+    video: str = ""
     start: Optional[float] = None
     end: Optional[float] = None
     out_dir: str = ""
     schema_version: int = SCHEMA_VERSION
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "AnalyzeRequest":
-        _check_version(values, "analyze request")
-        if not values.get("video"):
-            raise CuesmithError("an analyze request needs a video")
-        return cls(**_known(cls, values))
-
 
 @dataclass
-class TimelineRequest:
+class TimelineRequest(_Request):
     """A timeline file to read (EDL, FCP7 XML, FCPXML, .otio); `media_dir`: where to look for its media;
     `rate`: an EDL's frame rate (default: its first clip's media)."""
-    timeline: str
+    KIND, REQUIRED, MISSING = "timeline", "timeline", "a timeline request needs a timeline file"
+    timeline: str = ""
     media_dir: Optional[str] = None
     rate: Optional[float] = None
     schema_version: int = SCHEMA_VERSION
-
-    def validate(self) -> "TimelineRequest":
-        if not self.timeline:
-            raise CuesmithError("a timeline request needs a timeline file")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TimelineRequest":
-        _check_version(values, "timeline request")
-        return cls(**_known(cls, {"timeline": "", **values})).validate()
 
 
 @dataclass
