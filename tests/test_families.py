@@ -140,3 +140,17 @@ def test_a_full_score_run_imports_no_torch_bridge_or_gui(clip, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_request_object_a_dict_and_keywords_make_the_same_request():
+    from cuesmith.engine.schema import TimelineRequest, coerce
+
+    made = ScoreRequest(video="a.mp4", seed=3)
+    assert coerce(ScoreRequest, made) == coerce(ScoreRequest, {"video": "a.mp4", "seed": 3}) == \
+        coerce(ScoreRequest, video="a.mp4", seed=3) == made
+    assert coerce(ScoreRequest, made, seed=4).seed == 4 and made.seed == 3
+    assert coerce(TimelineRequest, timeline="reel.edl").rate is None
+    with pytest.raises(CuesmithError, match="a timeline request needs a timeline file"):
+        coerce(TimelineRequest, {})
+    with pytest.raises(CuesmithError, match="expected a ScoreRequest or a dict"):
+        coerce(ScoreRequest, "a.mp4")
