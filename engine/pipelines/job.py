@@ -136,9 +136,9 @@ def save(score: Score, out_dir: str | Path | None = None, progress: Optional[Pro
     """Write `score` to `out_dir` (default: its request's out_dir) and return the result, as in result.json."""
     from ..critique import write_critique
 
-    out_dir = Path(out_dir or score.request.out_dir or "")
-    if not str(out_dir) or str(out_dir) == ".":
+    if not (out_dir or score.request.out_dir):
         raise CuesmithError("saving a score needs an out_dir (the folder its files go to)")
+    out_dir = Path(out_dir or score.request.out_dir)
     check_out_dir(str(out_dir))
     t = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
