@@ -64,7 +64,8 @@ def test_the_score_ends_with_the_picture(tmp_path):
     assert notes and max(n.end for n in notes) <= clip_end + 1e-3  # held notes are cut at the last bar line
     assert midi.get_end_time() <= clip_end + beat
     assert max(n.start for n in notes) > clip_end - 4 * beat  # the music plays into the last bar
-    assert set(result.variations[0].stems) == {"mix", "melody", "accompaniment", "chords"}
+    sounding = {name for name, count in result.variations[0].parts.items() if count}
+    assert "chords" in sounding and set(result.variations[0].stems) == {"mix"} | sounding  # a stem per part played
     assert result.placement.audio["mix"] == result.variations[0].stems["mix"]
     with wave.open(result.variations[0].stems["mix"]) as mix:
         seconds = mix.getnframes() / mix.getframerate()
