@@ -11,6 +11,15 @@ samples a type, then that type's fields, under the plan's constraints:
   stage's event type (CHORD or NOTE); an event -> another event (notes
   only, rising in pitch) | POSITION | BAR | EOS;
 - positions rise within a bar and stay inside it;
+- form (the plan's `rhythm_from`, planning/form.py): a bar that repeats an
+  earlier bar's rhythm has its onsets exactly where that bar had them (the
+  nets choose the notes); a bar the plan marks melodic has a melody note;
+- cuts: the chord and accompaniment stages have an onset on every locked cut
+  (a chord, and a bass note on the chord's root), so a cut is heard;
+- range: every note within MIDI `PITCH_RANGE`; in the last bar the melody and
+  the accompaniment together have no more onsets than the plan's density asks
+  for (`LAST_BAR_SHARE`; an onset may still be a chord), so the close does not
+  run on in 16ths;
 - chord stage: a section-start bar opens with a chord on its downbeat that
   differs from the chord before it (chords change at section boundaries);
 - key: chords stay within the plan's key (every chord tone in the scale;
@@ -74,6 +83,8 @@ ROOT_IN_BASS = ("accompaniment",)  # its lowest note where a chord starts is the
 # (8-bar plan on the 2-core dev machine, best of 3: 1 variation 0.39 s with one thread vs 1.59 s with ORT's
 # default, 3 variations 1.03 vs 2.28 s; step times in benchmarks/bench_vmusprod.py)
 DECODER_THREADS = 1
+PITCH_RANGE = (28, 96)  # lowest and highest MIDI note any stage may write
+LAST_BAR_SHARE = {"melody": 1 / 3, "accompaniment": 2 / 3}  # of the plan's onsets in the last bar
 
 
 @dataclass(frozen=True)
@@ -83,12 +94,16 @@ class BarPlan:
     meter: np.ndarray  # (n_bars,) METER field values (1 + index)
     tempo: np.ndarray  # (n_bars,) TEMPO field values (1 + bin)
     sixteenths: np.ndarray  # (n_bars,) bar length in 16ths
-    controls: np.ndarray  # (n_bars, 5) control_ids
+    controls: np.ndarray  # (n_bars, len(CONTROL_FIELDS)) control_ids
     section_start: np.ndarray  # (n_bars,) bool
     key_chords: Optional[np.ndarray] = None  # (13, 1 + len(QUALITIES)) bool over (ROOT, QUALITY) fields
     tonic_chord: Optional[tuple[int, int]] = None  # (ROOT, QUALITY) field values of the key's tonic chord
     key_pitches: Optional[np.ndarray] = None  # (129,) bool over PITCH field values: notes of the key's scale
     cadence: tuple[tuple[int, int], ...] = ()  # (ROOT, QUALITY) of the chord each of the last bars holds
+    rhythm_from: dict = field(default_factory=dict)  # stage -> (n_bars,) earlier bar whose onsets it repeats, or -1
+    cut_positions: tuple = ()  # per bar, the POSITION values (1-based 16ths) of the locked cuts in it
+    melodic: Optional[np.ndarray] = None  # (n_bars,) bool: the plan wants a melody in the bar
+    notes: Optional[np.ndarray] = None  # (n_bars,) notes the plan asks for (density, scaled to the bar)
 
     @property
     def n_bars(self) -> int:
@@ -102,6 +117,13 @@ class StageRunner:
         self.stage = stage
         self.encoder = open_session(encoder_path)
         self.decoder = open_session(decoder_path, threads=DECODER_THREADS)
+        # caches go back in under the names they come out with: per layer (past_k_0 ... from
+        # present_k_0 ...) or stacked (past_k from present_k) in graphs exported before per-layer caches
+        self.cache_names = [o.name.replace("present", "past") for o in self.decoder.get_outputs()[2:]]
+        self.cross_names = [o.name for o in self.encoder.get_outputs()]
+        # the number of controls the graphs read: a graph trained before a control existed reads the first ones
+        self.context_width = _last_dim(self.decoder, "context")
+        self.source_width = _last_dim(self.encoder, "source_context")
         self.n_layers, self.n_heads = net_config["n_layers"], net_config["n_heads"]
         self.head_dim = net_config["d_model"] // net_config["n_heads"]
         self.d_video = net_config.get("d_video", 16)
@@ -113,22 +135,35 @@ class StageRunner:
         return session_provider(self.decoder)
 
     def memory(self, batch: int, source: Optional[list[np.ndarray]], source_context: Optional[list[np.ndarray]]):
-        """Cross K/V and memory bars: from the source tokens, or the 'no video' zeros (chord)."""
+        """Cross K/V (by input name) and memory bars: from the source tokens, or the 'no video' zeros (chord)."""
         if source is None:
             video = np.zeros((batch, 1, self.d_video), dtype=np.float32)
-            cross_k, cross_v = self.encoder.run(None, {"video": video})
-            return cross_k, cross_v, np.zeros((batch, 1), dtype=np.int64)
+            cross = self.encoder.run(None, {"video": video})
+            return dict(zip(self.cross_names, cross)), np.zeros((batch, 1), dtype=np.int64)
         length = max(len(s) for s in source)
         tokens = np.zeros((batch, length, N_FIELDS), dtype=np.int64)
         context = np.zeros((batch, length, source_context[0].shape[1]), dtype=np.int64)
         bars = np.full((batch, length), -1, dtype=np.int64)
         for i, (s, c) in enumerate(zip(source, source_context)):
             tokens[i, :len(s)], context[i, :len(s)], bars[i, :len(s)] = s, c, c[:, 0]
-        cross_k, cross_v = self.encoder.run(None, {"source": tokens, "source_context": context, "source_bar": bars})
-        return cross_k, cross_v, bars
+        cross = self.encoder.run(None, {"source": tokens, "source_context": context[..., :self.source_width],
+                                        "source_bar": bars})
+        return dict(zip(self.cross_names, cross)), bars
+
+    def empty_cache(self, batch: int) -> dict[str, np.ndarray]:
+        """One masked slot per cache (see EventTransformer.step)."""
+        per_layer = len(self.cache_names) == 2 * self.n_layers
+        shape = (batch, self.n_heads, 1, self.head_dim) if per_layer else \
+            (self.n_layers, batch, self.n_heads, 1, self.head_dim)
+        return {name: np.zeros(shape, dtype=np.float32) for name in self.cache_names}
 
     def field_slice(self, logits: np.ndarray, field_index: int) -> np.ndarray:
         return logits[self.offsets[field_index - 1]:self.offsets[field_index]]
+
+
+def _last_dim(session, name: str) -> Optional[int]:
+    shape = next((i.shape for i in session.get_inputs() if i.name == name), None)
+    return shape[-1] if shape and isinstance(shape[-1], int) else None
 
 
 @dataclass
@@ -145,6 +180,8 @@ class RowState:
     needs_downbeat_chord: bool = False
     done: bool = False
     harmony: Optional["Harmony"] = None  # the source's chords (melody and accompaniment stages)
+    notes_in_bar: int = 0
+    onsets: dict = field(default_factory=dict)  # bar -> POSITION values written in it
     tokens: list = field(default_factory=list)
 
 
@@ -152,9 +189,8 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
              source: Optional[list[np.ndarray]] = None, source_context: Optional[list[np.ndarray]] = None,
              max_tokens: Optional[int] = None) -> list[np.ndarray]:
     """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`."""
-    cross_k, cross_v, memory_bar = runner.memory(batch, source, source_context)
-    cache_shape = (runner.n_layers, batch, runner.n_heads, 1, runner.head_dim)
-    past_k = past_v = np.zeros(cache_shape, dtype=np.float32)
+    cross, memory_bar = runner.memory(batch, source, source_context)
+    cache = runner.empty_cache(batch)
     rows = [RowState() for _ in range(batch)]
     if source is not None and runner.stage in CHORD_TONE_POSITIONS:
         for row, tokens in zip(rows, source):
@@ -167,9 +203,10 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
     for row in rows:
         row.tokens.append(bos)
     for _ in range(limit):
-        feeds = {"token": token[:, None], "context": context[:, None], "past_k": past_k, "past_v": past_v,
-                 "cross_k": cross_k, "cross_v": cross_v, "memory_bar": memory_bar}
-        type_logits, field_logits, past_k, past_v = runner.decoder.run(None, feeds)
+        feeds = {"token": token[:, None], "context": context[:, None, :runner.context_width],
+                 "memory_bar": memory_bar, **cache, **cross}
+        type_logits, field_logits, *present = runner.decoder.run(None, feeds)
+        cache = dict(zip(runner.cache_names, present))
         for b, row in enumerate(rows):
             if row.done:
                 continue
@@ -196,21 +233,56 @@ def allowed_types(stage: str, row: RowState, plan: BarPlan) -> list[int]:
     closing = TokenType.EOS if row.bars >= plan.n_bars else TokenType.BAR
     if row.last_type == TokenType.BOS:
         return [TokenType.BAR]
-    full = row.in_bar >= MAX_PER_BAR[stage] - 2
-    room = row.position < plan.sixteenths[row.bars - 1] and not full
-    if row.last_type == TokenType.BAR:
-        if row.needs_downbeat_chord:
-            return [TokenType.POSITION]
-        return [TokenType.POSITION, closing] if room else [closing]
     if row.last_type == TokenType.POSITION:
         return [EVENT_TYPE[stage]]
-    kinds = [closing]
-    if room:
+    if row.last_type == TokenType.BAR and row.needs_downbeat_chord:
+        return [TokenType.POSITION]
+    full = row.in_bar >= MAX_PER_BAR[stage] - 2
+    pattern, pending = _pattern(row, plan, stage), _pending(row, plan, stage)
+    room = row.position < plan.sixteenths[row.bars - 1] and not full and not _over_budget(row, plan, stage)
+    if pattern is not None:
+        room = bool(pending)
+    must_go_on = bool(pending) or (stage == "melody" and row.notes_in_bar == 0 and plan.melodic is not None
+                                   and bool(plan.melodic[row.bars - 1]))
+    kinds = [] if must_go_on and (room or pending) else [closing]
+    if room or pending:
         kinds.append(TokenType.POSITION)
-    if (EVENT_TYPE[stage] == TokenType.NOTE and row.onset_notes < MAX_NOTES_PER_ONSET[stage] and not full
+    if (row.last_type != TokenType.BAR and EVENT_TYPE[stage] == TokenType.NOTE
+            and row.onset_notes < MAX_NOTES_PER_ONSET[stage] and not full
             and _higher_pitches(row, plan, stage).any()):
         kinds.append(TokenType.NOTE)
     return kinds
+
+
+def _pattern(row: RowState, plan: BarPlan, stage: str) -> Optional[list[int]]:
+    """The onsets the current bar repeats (the plan's form), with the cuts in it; None when it is free."""
+    sources = plan.rhythm_from.get(stage)
+    if sources is None or row.bars == 0 or sources[row.bars - 1] < 0:
+        return None
+    positions = row.onsets.get(int(sources[row.bars - 1]))
+    if not positions:
+        return None
+    return sorted(set(positions) | set(_cuts_here(row, plan, stage)))
+
+
+def _cuts_here(row: RowState, plan: BarPlan, stage: str) -> tuple[int, ...]:
+    if stage not in ("chord", "accompaniment") or row.bars == 0 or row.bars > len(plan.cut_positions):
+        return ()
+    return plan.cut_positions[row.bars - 1]
+
+
+def _pending(row: RowState, plan: BarPlan, stage: str) -> list[int]:
+    """Positions still to come in this bar that must hold an onset."""
+    pattern = _pattern(row, plan, stage)
+    due = pattern if pattern is not None else _cuts_here(row, plan, stage)
+    return [p for p in due if p > row.position]
+
+
+def _over_budget(row: RowState, plan: BarPlan, stage: str) -> bool:
+    """The last bar: the stage has its share of the onsets the plan asks for there (each may be a chord)."""
+    if plan.notes is None or row.bars != plan.n_bars or stage not in LAST_BAR_SHARE:
+        return False
+    return len(row.onsets.get(row.bars - 1, ())) >= max(1, round(LAST_BAR_SHARE[stage] * float(plan.notes[-1])))
 
 
 def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: np.ndarray,
@@ -247,7 +319,7 @@ def _draw(runner: StageRunner, logits: np.ndarray, field_index: int, values: ran
 def _higher_pitches(row: RowState, plan: BarPlan, stage: str) -> np.ndarray:
     """PITCH field values a note may take: above the last note at this onset, in the key."""
     allowed = np.zeros(129, dtype=bool)
-    allowed[row.last_pitch + 2:] = True
+    allowed[max(row.last_pitch + 2, PITCH_RANGE[0] + 1):PITCH_RANGE[1] + 2] = True
     if plan.key_pitches is not None:
         allowed &= plan.key_pitches
     chord = _chord_tones_here(row, plan, stage)
@@ -308,8 +380,11 @@ def harmony(tokens: np.ndarray, plan: BarPlan) -> Harmony:
 def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> int:
     if row.needs_downbeat_chord:
         return 1
-    return _draw(runner, logits, POSITION, range(row.position + 1, int(plan.sixteenths[row.bars - 1]) + 1),
-                 rng, sampling)
+    pending = _pending(row, plan, runner.stage)
+    if _pattern(row, plan, runner.stage) is not None:
+        return pending[0]
+    last = pending[0] if pending else int(plan.sixteenths[row.bars - 1])  # never past a cut
+    return _draw(runner, logits, POSITION, range(row.position + 1, last + 1), rng, sampling)
 
 
 def _chord(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> tuple[int, int]:
@@ -342,16 +417,18 @@ def advance(row: RowState, token: np.ndarray) -> None:
         row.done = True
     elif kind == TokenType.BAR:
         row.bars += 1
-        row.position, row.in_bar, row.last_pitch, row.onset_notes = 0, 0, -1, 0
+        row.position, row.in_bar, row.last_pitch, row.onset_notes, row.notes_in_bar = 0, 0, -1, 0, 0
         row.needs_downbeat_chord = False
     elif kind == TokenType.POSITION:
         row.position, row.last_pitch, row.onset_notes = int(token[POSITION]), -1, 0
+        row.onsets.setdefault(row.bars - 1, []).append(row.position)
     elif kind == TokenType.CHORD:
         row.chord = (int(token[ROOT]), int(token[QUALITY]))
         row.needs_downbeat_chord = False
     elif kind == TokenType.NOTE:
         row.last_pitch = int(token[PITCH]) - 1
         row.onset_notes += 1
+        row.notes_in_bar += 1
 
 
 def mark_section_starts(row: RowState, plan: BarPlan, stage: str) -> None:

@@ -114,7 +114,18 @@ def bar_plan(plan: ScorePlan) -> BarPlan:
     return BarPlan(np.array(meters), np.array(tempos), np.array(sixteenths), control_ids(plan.controls),
                    np.array([c.section_start for c in plan.controls], dtype=bool), key_chords, tonic_chord,
                    key_pitch_fields(plan.key.tonic, plan.key.mode),
-                   cadence_fields(plan.key.tonic, plan.key.mode, plan.n_bars))
+                   cadence_fields(plan.key.tonic, plan.key.mode, plan.n_bars),
+                   {stage: np.array(bars, dtype=np.int64) for stage, bars in plan.rhythm_from.items()},
+                   cut_positions(plan),
+                   np.array([c.role != "instrumental" for c in plan.controls], dtype=bool),
+                   np.array([c.density * n / 16 for c, n in zip(plan.controls, sixteenths)]))
+
+
+def cut_positions(plan: ScorePlan) -> tuple[tuple[int, ...], ...]:
+    """Per bar, the POSITION values (1-based 16ths) of the locked cuts that fall in it."""
+    ends = list(plan.bar_ticks[1:]) + [float("inf")]
+    return tuple(tuple(1 + (t - start) // TICKS_PER_16TH for t in plan.cut_ticks if start <= t < end)
+                 for start, end in zip(plan.bar_ticks, ends))
 
 
 def merge_chords_and_melody(chords: np.ndarray, melody: np.ndarray, plan: ScorePlan, n_bars: int) -> np.ndarray:
