@@ -383,11 +383,13 @@ def piano_rolls(cues: list[dict], real: list[tuple[object, list]]) -> Path:
 
 def validation_nll() -> list[str]:
     manifest = json.loads((MODEL / "manifest.json").read_text())
-    rows = [f"| {stage} | {entry['best_valid_nll']:.4f} | {entry['epochs']} | "
+    before = manifest.get("validation_nll_before", {})
+    rows = [f"| {stage} | {_cell(before.get(stage))} | {entry['best_valid_nll']:.4f} | {entry['epochs']} | "
             f"{entry['train_config']['crop_bars'][stage]} |" for stage, entry in manifest["stages"].items()]
     return ["Validation NLL per token (nats: type + the fields the type carries), POP909 701-800, fixed crops "
-            "(opening and middle), best epoch; from the training run recorded in the manifest.", "",
-            "| stage | valid NLL | epochs | crop bars |", "| --- | --- | --- | --- |", *rows]
+            "(opening and middle), best epoch; from the training run recorded in the manifest (before: the "
+            "weights it continued from).", "",
+            "| stage | valid NLL before | valid NLL | epochs | crop bars |", "| --- | --- | --- | --- | --- |", *rows]
 
 
 def musicality_now(before: Optional[Path] = None) -> list[str]:
