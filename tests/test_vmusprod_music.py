@@ -92,3 +92,31 @@ def test_pitch_class_entropy_and_ioi_near_real_excerpts(cues, real):
     theirs = [quality_metrics(s) for s, _ in real]
     gaps = {k: abs(np.nanmean([r[k] for r in ours]) - np.nanmean([r[k] for r in theirs])) for k in ("PCE", "IOI")}
     assert gaps["PCE"] <= 0.19 and gaps["IOI"] <= 0.09, gaps
+
+
+@pytest.fixture(scope="module")
+def model():
+    return VMusProd(shipped_model())
+
+
+def test_bars_the_form_repeats_keep_the_rhythm_of_the_bar_they_repeat(model):
+    from vmusprod_helpers import make_plan
+
+    p = make_plan(n_bars=8)
+    p.rhythm_from = {"melody": [-1, -1, 0, 1, 0, 1, 2, -1], "accompaniment": [-1, 0, 0, 0, -1, 4, 4, -1]}
+    spans = [(i * 1920, (i + 1) * 1920) for i in range(8)]
+    for song in model.generate_stages(p, variations=2, seed=3).songs:
+        for part, sources in p.rhythm_from.items():
+            rhythms = musicality.onset_rhythms(song.part(part), spans)
+            for bar, source in enumerate(sources):
+                if source >= 0 and rhythms[source]:
+                    assert rhythms[bar] == rhythms[source], (part, bar, source, rhythms)
+
+
+def test_a_cut_inside_a_bar_gets_a_chord_and_a_bass_onset(model):
+    from vmusprod_helpers import make_plan
+
+    p = make_plan(n_bars=4)
+    p.cut_ticks = [1920 + 960, 3 * 1920 + 480]  # beat 3 of bar 2, beat 2 of bar 4 (a pinned metre)
+    for song in model.generate_stages(p, variations=2, seed=5).songs:
+        assert musicality.cut_events(song, p.cut_ticks) == 1.0
