@@ -24,14 +24,15 @@ samples a type, then that type's fields, under the plan's constraints:
   differs from the chord before it (chords change at section boundaries);
 - key: chords stay within the plan's key (every chord tone in the scale;
   in minor the raised leading tone only in the dominant chords V, V7 and
-  vii; in major no chord on the submediant, vi), a section opens on the
-  tonic chord unless the chord before it is already the tonic, and the piece closes on an authentic cadence (the
+  vii; in major no chord on the submediant, vi), the piece opens on the
+  tonic chord (a later section on any new chord: forcing the tonic at every
+  cut kept the harmony still, issue 12) and closes on an authentic cadence (the
   second-to-last bar holds V7, the last the tonic chord);
-- harmony: melody and accompaniment notes take pitches of the scale; the
-  accompaniment's notes are tones of the chord sounding at their onset,
-  its lowest note where a chord starts the chord's root; the melody's notes
-  on the beats are chord tones (between beats any scale tone: passing and
-  neighbour notes).
+- harmony: melody and accompaniment notes take pitches of the scale; their
+  notes on the beats are tones of the chord sounding there (between beats any
+  scale tone: passing and neighbour notes; with the accompaniment on chord
+  tones only, its pitch-class entropy was 2.24 bits against POP909's 2.69),
+  the accompaniment's lowest note where a chord starts the chord's root.
 
 The nets choose among what the plan allows. Without the harmony rules the
 mode did not come through: the nets (trained on all 12 transpositions, the
@@ -75,9 +76,9 @@ MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
 # to ~15 rising notes (up to C9) before the nets chose EOS. (Making EOS as likely as BAR in the last bar
 # stopped the pile but left 5 of 8 four-bar melodies empty and the mode flips at 15 of 20: not kept.)
 MAX_NOTES_PER_ONSET = {"melody": 2, "accompaniment": 6}
-# Where a note must be a tone of the chord sounding at its onset: the melody on the beats (passing and
-# neighbour tones between them), the accompaniment everywhere.
-CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "all"}
+# Where a note must be a tone of the chord sounding at its onset: on the beats (passing and neighbour tones
+# between them), for the melody and the accompaniment alike.
+CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "beats"}
 ROOT_IN_BASS = ("accompaniment",)  # its lowest note where a chord starts is the chord's root
 # A decode step of these small nets is ~260 tiny ops: thread hand-offs cost more than they save
 # (8-bar plan on the 2-core dev machine, best of 3: 1 variation 0.39 s with one thread vs 1.59 s with ORT's
@@ -399,7 +400,7 @@ def _chord(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> tuple
     if row.needs_downbeat_chord and plan.section_start[row.bars - 1]:
         pairs[:, NO_CHORD_QUALITY] = False
         pairs[row.chord[0], row.chord[1]] = False
-        if tonic is not None and pairs[tonic]:
+        if tonic is not None and pairs[tonic] and row.bars == 1:  # the piece opens on the tonic; a cut on a new chord
             return tonic[1], tonic[0]
     elif closing is not None:
         return closing[1], closing[0]
