@@ -330,7 +330,8 @@ def musicality(before: Optional[Path], after: Path) -> tuple[list[str], dict]:
               "lowest": "lowest note", "highest": "highest note", "keys": "keys used", "count": "pieces"}
     names = list(columns)
     rows = [f"| {labels[k]} | " + " | ".join(_cell(columns[n].get(k)) for n in names) + " |" for k in labels]
-    piano_rolls([c for c in cue_sets["after"]][:3], real[:3])
+    firsts = {c["clip"]: c for c in reversed(cue_sets["after"])}  # one cue (the lowest seed) per clip
+    piano_rolls(list(firsts.values())[-3:], real[:3])
     lines = [f"Cues from {len(CLIPS_NOTE)} synthetic clips (benchmarks/vmusprod_cues.py: "
              f"{', '.join(CLIPS_NOTE)}), seeds 0-2, on the product path (clip -> analysis -> cut-locked plan -> "
              "V-MusProd); 'before' = the code and model on main before issue 12, 'after' = this branch. Melody and "
