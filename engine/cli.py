@@ -215,6 +215,8 @@ def critique_summary(critique) -> str:
         score = f"{d.score:.1f}/10" if d.score is not None else "not assessed"
         lines.append(f"  {d.name:<8} {score:<13} " + "; ".join(f"{k}: {v}" for k, v in d.labels.items()))
     lines.append(f"  key moments: {critique.harmonyset_key_moments}")
+    if critique.soundness:
+        lines.append(f"  soundness: {critique.soundness['verdict']} ({critique.soundness['score']:.2f})")
     lines += [f"  could not assess: {p}" for p in critique.problems]
     if critique.prose_note:
         lines.append(f"  prose: {critique.prose_note}")

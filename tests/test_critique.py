@@ -2,14 +2,17 @@
 import json
 from dataclasses import replace
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile
 
-from critique_media import clip_shots, constant_song, locked_song
+from critique_media import clip_shots, constant_song, downbeat_cut_shots, locked_song, pop909_excerpt
 from cuesmith.engine import Engine
-from cuesmith.engine.critique import SCHEMA, SCHEMA_VERSION, assess, music_facts, write_critique
+from cuesmith.engine.critique import (SCHEMA, SCHEMA_VERSION, assess, markdown, music_facts, rank_variations,
+                                      soundness, write_critique)
+from cuesmith.engine.critique.foils import pitch_scrambled, played_late, random_notes
 from cuesmith.engine.errors import CuesmithError
 from cuesmith.engine.music.midi_io import write_midi
 from cuesmith.engine.music.mood import is_positive
@@ -36,6 +39,7 @@ def rhythm_scores(analysis, render=None) -> tuple[float, float, float]:
     return tuple(assess(analysis, m).rhythm_score for m in music)
 
 
+@pytest.mark.slow
 def test_cut_locked_outranks_shifted_and_unrelated_tempo_on_40_clips(tmp_path):
     wins = 0
     for seed in range(CLIPS):
@@ -200,3 +204,103 @@ def test_cli_critique_writes_files_and_inspect_reads_audio(tmp_path, cli):
     assert failed.returncode == 2 and "bad.wav" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     helped = subprocess.run([cli, "critique", "--llm-help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "GGUF" in helped.stdout
+
+
+# -- telling music from noise, and alignment from density (issue 13) -----------------
+
+PAIR_SONGS = range(701, 801, 5)  # 20 validation songs: the critique's thresholds come from 001-700
+
+
+@pytest.fixture(scope="module")
+def downbeat_pairs(tmp_path_factory):
+    """(song excerpt, analysis of a video cut on some of its downbeats) for 20 validation songs."""
+    folder = tmp_path_factory.mktemp("downbeats")
+    rng = np.random.default_rng(13)
+    pairs = []
+    for number in PAIR_SONGS:
+        song = pop909_excerpt(number, 20.0, rng)
+        truth = make_video(folder / f"{number}.mp4", downbeat_cut_shots(song, rng, 24), size=(128, 72), fps=24)
+        pairs.append((song, ENGINE.analyze(truth.path)))
+    return pairs
+
+
+@pytest.mark.slow
+def test_videos_cut_on_downbeats_prefer_their_song_over_it_played_late_and_other_songs(downbeat_pairs):
+    late_wins = other_wins = 0
+    for i, (song, analysis) in enumerate(downbeat_pairs):
+        other = downbeat_pairs[(i + 1) % len(downbeat_pairs)][0]
+        own, late, different = (assess(analysis, m).rhythm_score for m in (song, played_late(song, 0.5), other))
+        late_wins += own > late
+        other_wins += own > different
+    assert late_wins >= 0.9 * len(downbeat_pairs) and other_wins >= 0.9 * len(downbeat_pairs), (late_wins, other_wins)
+
+
+@pytest.mark.slow
+def test_random_notes_do_not_outscore_real_songs_on_rhythm_against_unrelated_videos(downbeat_pairs):
+    rng = np.random.default_rng(5)
+    above = 0
+    for i, (song, _) in enumerate(downbeat_pairs):
+        unrelated = downbeat_pairs[(i + 1) % len(downbeat_pairs)][1]  # cut on another song's downbeats
+        real, noise = (assess(unrelated, m).rhythm_score for m in (song, random_notes(song, rng)))
+        above += noise > real
+    assert above <= 0.1 * len(downbeat_pairs), above
+
+
+def test_soundness_names_scrambled_and_random_notes_and_passes_real_songs():
+    rng = np.random.default_rng(7)
+    flagged = {"real": 0, "scrambled": 0, "random": 0}
+    songs = [song for _, song in soundness.excerpts(PAIR_SONGS, per_song=1, bars=8, seed=3)]
+    assert len(songs) == 20
+    for song in songs:
+        for name, music in (("real", song), ("scrambled", pitch_scrambled(song, rng)), ("random", random_notes(song, rng))):
+            flagged[name] += music_facts(music).soundness.flagged
+    assert flagged["real"] <= 2 and flagged["scrambled"] >= 18 and flagged["random"] >= 18, flagged
+
+
+def test_a_flagged_cue_is_said_so_and_ranked_last(downbeat_pairs):
+    song, analysis = downbeat_pairs[0]
+    rng = np.random.default_rng(11)
+    critiques = [assess(analysis, m) for m in (random_notes(song, rng), song, pitch_scrambled(song, rng))]
+    assert [c.soundness["flagged"] for c in critiques] == [True, False, True]
+    assert any("does not sound like music" in p for p in critiques[0].problems)
+    assert "does not sound like music" in markdown(critiques[2])
+    assert rank_variations(critiques)[0] == 1
+
+
+def test_no_critique_module_imports_the_planner():
+    import ast
+    from pathlib import Path
+
+    import cuesmith.engine.critique as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("planning" in n for n in names), f"{path.name} imports {names}"
+    loaded = subprocess.run([sys.executable, "-c", "import sys, cuesmith.engine.critique.assess; "
+                             "print(any(m.startswith('cuesmith.engine.planning') for m in sys.modules))"],
+                            capture_output=True, text=True)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "False", loaded.stderr
+
+
+@pytest.mark.slow
+def test_the_engines_cue_for_a_clip_beats_the_same_cue_on_another_clip(tmp_path):
+    from vmusprod_helpers import shipped_model
+
+    shipped_model()
+    analyses, cues = [], []
+    for seed in range(3):
+        truth = make_video(tmp_path / f"cue{seed}.mp4", clip_shots(50 + seed, n=3), size=(128, 72), fps=24)
+        result = ENGINE.score({"video": str(truth.path), "out_dir": str(tmp_path / f"out{seed}"), "seed": seed,
+                               "stems": False})
+        analyses.append(ENGINE.analyze(truth.path))
+        cues.append(result.variations[0].midi)
+    for i, cue in enumerate(cues):
+        own = assess(analyses[i], cue).rhythm_score
+        others = [assess(a, cue).rhythm_score for j, a in enumerate(analyses) if j != i]
+        assert own > max(others), (i, own, others)

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..music.score import Song
 from . import emotion, evidence, moments
-from .changes import PULSE_MIN, beat_positions
+from .changes import beat_positions
 from .music import MusicFacts, music_facts
 
 SCHEMA = "cuesmith.critique"
@@ -118,7 +118,7 @@ def assess(video_analysis, music: Union[str, Path, Song, MusicFacts], notes: str
 # -- rhythm ----------------------------------------------------------------------
 
 def music_pace(facts: MusicFacts) -> Optional[str]:
-    if facts.tempo is None or facts.pulse_clarity < PULSE_MIN:
+    if facts.tempo is None or not facts.pulse_heard:
         return None
     if facts.tempo_spread > DIVERSE_SPREAD:
         return "diverse"
@@ -158,14 +158,14 @@ def beat_phase(analysis, facts: MusicFacts) -> Optional[float]:
     if not edits:
         return None
     beats = np.asarray(facts.beats)
-    if facts.pulse_clarity < PULSE_MIN or len(beats) < 2:
+    if not facts.pulse_heard or len(beats) < 2:
         return 0.0
     position = beat_positions(np.asarray(edits), beats)
     return float(np.clip(np.mean(np.cos(2 * np.pi * (position - np.round(position)))), 0.0, 1.0))
 
 
 def rhythm_dimension(analysis, facts: MusicFacts, graded: list[moments.KeyMoment]) -> Dimension:
-    heard = facts.pulse_clarity >= PULSE_MIN
+    heard = facts.pulse_heard
     m_pace, p_pace = music_pace(facts), picture_pace(analysis)
     chance = moments.chance_credit(facts, analysis.fps, analysis.duration)
     parts = {"agreement": moments.agreement(graded, chance), "beat phase": beat_phase(analysis, facts),

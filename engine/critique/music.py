@@ -48,6 +48,7 @@ class MusicFacts:
     tags: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be measured, in words
     pulse_clarity: float = 0.0  # 0..1: how firmly onsets sit on the beat grid (changes.pulse)
+    pulse_heard: bool = False  # clarity at or above the floor (MIDI and audio floors differ)
     beat_phase: float = 0.0  # beats the heard grid lies after the notated/tracked one
     harmony_major: Optional[float] = None  # weighted share of beats whose best triad is major
     soundness: Optional[sound.Soundness] = None
@@ -106,7 +107,8 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
         velocity=round(float(np.mean([n.velocity for n in notes])), 1), title=song.title,
         dynamic_range_db=round(level_range(20 * np.log10(weight)), 2),
         tags=[m.text for m in song.markers if not m.text.lower().startswith("cut ")],
-        problems=pulse_problems(heard), pulse_clarity=heard.clarity, beat_phase=heard.phase,
+        problems=pulse_problems(heard, sounding.pulse_min), pulse_clarity=heard.clarity, pulse_heard=heard.heard,
+        beat_phase=heard.phase,
         harmony_major=major_share(sounding, heard), soundness=soundness)
 
 
@@ -118,10 +120,10 @@ def heard_beats(heard: Pulse, fallback: np.ndarray) -> list[float]:
     return [round(float(b), 4) for b in (heard.beats if heard.heard else fallback)]
 
 
-def pulse_problems(heard: Pulse) -> list[str]:
+def pulse_problems(heard: Pulse, floor: float) -> list[str]:
     if heard.heard or heard.clarity == 0.0:
         return []
-    return [f"no steady pulse is heard (pulse clarity {heard.clarity:.2f}, below {sound.PULSE_MIN:g}): "
+    return [f"no steady pulse is heard (pulse clarity {heard.clarity:.2f}, below {floor:g}): "
             "no change counts as on the beat"]
 
 
@@ -190,9 +192,9 @@ def facts_from_audio(audio) -> MusicFacts:
     if a.beats and len(a.onsets) >= 4:
         sounding = audio_sounding(audio, a)
         changes, heard = detect_changes(sounding)
-        problems += pulse_problems(heard)
+        problems += pulse_problems(heard, sounding.pulse_min)
         harmony = major_share(sounding, heard)
-        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity))
+        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), pulse_floor=sounding.pulse_min)
     tags = [v for k, v in a.tags.items() if k in ("title", "artist", "genre", "album", "comment", "description")]
     levels = np.array(a.loudness_db)
     return MusicFacts(
@@ -203,5 +205,6 @@ def facts_from_audio(audio) -> MusicFacts:
         brightness=None if a.silent else round(centroid_brightness(a.brightness_hz), 3), velocity=None,
         dynamic_range_db=None if a.silent else round(level_range(levels[levels > -60]), 2),
         level_times=list(a.loudness_times), level_db=list(a.loudness_db),
-        title=a.title, tags=tags, problems=problems, pulse_clarity=heard.clarity, beat_phase=heard.phase,
+        title=a.title, tags=tags, problems=problems, pulse_clarity=heard.clarity, pulse_heard=heard.heard,
+        beat_phase=heard.phase,
         harmony_major=harmony, soundness=soundness)

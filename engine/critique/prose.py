@@ -93,6 +93,15 @@ def evidence_text(c, name: str) -> str:
     return f"{labels}. ({'; '.join(d.facts)}.) Score {d.score:.1f}/10."
 
 
+def soundness_text(soundness: dict) -> str:
+    """One paragraph on the soundness facts (soundness.py), beside the four dimensions."""
+    facts = ", ".join(f"{k} {v:.2f}" for k, v in soundness["facts"].items())
+    text = f"The music {soundness['verdict']} (soundness {soundness['score']:.2f}; {facts})."
+    if soundness["out"]:
+        text += " Unlike real songs: " + "; ".join(soundness["out"]) + "."
+    return text
+
+
 TEMPLATES = {"rhythm": rhythm_text, "emotion": emotion_text,
              "theme": lambda c: evidence_text(c, "theme"), "culture": lambda c: evidence_text(c, "culture")}
 
@@ -150,6 +159,8 @@ def facts_prompt(critique) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in d.labels.items())
         score = "not assessed" if d.score is None else f"{d.score:.1f}/10"
         lines.append(f"{TITLES[d.name]}: {labels}; score {score}; facts: {'; '.join(d.facts)}")
+    if critique.soundness:
+        lines.append("Soundness (is it music at all): " + soundness_text(critique.soundness))
     lines.append('Answer as JSON: {"rhythm": "...", "theme": "...", "emotion": "...", "culture": "..."}')
     return "\n".join(lines)
 

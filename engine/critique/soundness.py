@@ -27,7 +27,8 @@ random-note versions (foils.py); its threshold flags 2% of the real excerpts.
 The music is flagged ("does not sound like music") above it, and the score
 (0..1, for ranking variations) is the model's probability of real music
 relative to the threshold (0.5 there). Audio (no notes: no voice leading or
-consonance; the floors are the MIDI ones, not tuned on audio): flagged when
+consonance; the floors are the MIDI ones, not tuned on audio, but for
+changes.AUDIO_PULSE_MIN): flagged when
 `FLAG_COUNT` facts are out; score = mean over the facts of
 (value − floor)/(median − floor), clipped to 0..1. Insane density always flags.
 """
@@ -47,7 +48,7 @@ MONOPHONIC = 0.8  # share of single-note onsets that makes a part a melodic line
 # flags 97% of their pitch-scrambled and 100% of their random-note versions.
 FLOORS = {"key fit": 0.8, "chord fit": 0.775, "repetition": 0.729, "voice leading": 0.065, "consonance": 0.93, "pulse": PULSE_MIN}
 MEDIANS = {"key fit": 1.0, "chord fit": 0.902, "repetition": 0.868, "voice leading": 0.667, "consonance": 0.982, "pulse": 1.0}
-MODEL = {"means": [0.8757, 0.7359, 0.7662, 0.4548, 0.9132, 0.6841], "scales": [0.1545, 0.1328, 0.1036, 0.1958, 0.0673, 0.4104], "weights": [3.7713, -5.3529, -1.9691, -1.1079, -1.6514, -0.3401], "bias": 3.1306, "threshold": 0.3793}
+MODEL = {"means": [0.8757, 0.7359, 0.7662, 0.4548, 0.9132, 0.6952], "scales": [0.1545, 0.1328, 0.1036, 0.1958, 0.0673, 0.4003], "weights": [3.7419, -5.3551, -1.9661, -1.1081, -1.6564, -0.2831], "bias": 3.1148, "threshold": 0.3848}
 FLAG_COUNT = 2  # audio only
 MIDI_FACTS = ("key fit", "chord fit", "repetition", "voice leading", "consonance", "pulse")
 SANE = {"onsets per second": 30.0, "notes at once": 16, "pitch span": 72}
@@ -169,10 +170,11 @@ def audio_facts(sounding: Sounding, clarity: float) -> dict[str, float]:
             "repetition": chroma_repetition(sounding.chroma, sounding.frame_s, sounding.grid), "pulse": clarity}
 
 
-def judge(facts: dict[str, float], dens: Optional[dict] = None) -> Soundness:
+def judge(facts: dict[str, float], dens: Optional[dict] = None, pulse_floor: float = PULSE_MIN) -> Soundness:
     """MIDI (all of `MIDI_FACTS`): flagged by the logistic model; audio: when `FLAG_COUNT` facts are out."""
     facts = {k: round(float(v), 3) for k, v in facts.items()}
-    out = [f"{k} {v:.2f} is below {FLOORS[k]:.2f}" for k, v in facts.items() if v < FLOORS[k]]
+    floors = {**FLOORS, "pulse": pulse_floor}
+    out = [f"{k} {v:.2f} is below {floors[k]:.2f}" for k, v in facts.items() if v < floors[k]]
     dens = dens or {}
     insane = [f"{k} {v:g} is above {SANE[k]:g}" for k, v in dens.items() if v > SANE[k]]
     if set(facts) == set(MIDI_FACTS):
@@ -180,7 +182,7 @@ def judge(facts: dict[str, float], dens: Optional[dict] = None) -> Soundness:
         margin = float(x @ np.array(MODEL["weights"]) + MODEL["bias"] - MODEL["threshold"])
         score, flagged = 1.0 / (1.0 + np.exp(np.clip(margin, -30, 30))), margin > 0
     else:
-        parts = [np.clip((v - FLOORS[k]) / max(MEDIANS[k] - FLOORS[k], 1e-6), 0.0, 1.0) for k, v in facts.items()]
+        parts = [np.clip((v - floors[k]) / max(MEDIANS[k] - floors[k], 1e-6), 0.0, 1.0) for k, v in facts.items()]
         score, flagged = float(np.mean(parts)) if parts else 0.0, len(out) >= FLAG_COUNT
     if flagged and not out:
         out = ["the facts together are unlike real songs"]
