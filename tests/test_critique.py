@@ -74,6 +74,19 @@ def test_cut_locked_audio_grades_every_cut_a(tmp_path):
     assert len(cuts) == len(analysis.cuts) and {m.grade for m in cuts} == {"A"}
     assert all(abs(m.offset) <= 1 / analysis.fps for m in cuts)
     assert critique.dimension("rhythm").labels["rhythm alignment"] == "precise"
+    assert critique.dimension("emotion").labels["emotional richness"] != "abrupt"  # music starting from silence is not
+
+
+def test_abrupt_means_a_level_jump_away_from_cuts():
+    from cuesmith.engine.critique import emotion
+
+    times = np.arange(0.0, 12.0, 0.1)
+    steady = music_facts(constant_song(12.0, 100.0))
+    fade_in = np.where(times < 0.5, -90.0, -20.0)  # silence, then music: the first window is never judged
+    drop = np.where(times < 6.0, -20.0, -40.0)  # 20 dB down at 6 s
+    assert not emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(fade_in)), [])
+    assert emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(drop)), [3.0])
+    assert not emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(drop)), [6.2])  # on a cut
 
 
 def test_half_beat_shift_is_graded_b_with_its_offset(tmp_path):
