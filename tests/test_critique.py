@@ -319,3 +319,14 @@ def test_the_engines_cue_for_a_clip_beats_the_same_cue_on_another_clip(tmp_path)
         own = assess(analyses[i], cue).rhythm_score
         others = [assess(a, cue).rhythm_score for j, a in enumerate(analyses) if j != i]
         assert own > max(others), (i, own, others)
+
+
+@pytest.mark.slow
+def test_soundness_names_random_notes_from_audio(tmp_path):
+    """From audio there are no notes: key fit, chord fit, repetition and pulse, on their own floors."""
+    render = wav_renderer(tmp_path)
+    rng = np.random.default_rng(17)
+    song = pop909_excerpt(741, 15.0, rng)
+    real, noise = (music_facts(render(m)).soundness for m in (song, random_notes(song, rng)))
+    assert not real.flagged and noise.flagged, (real, noise)
+    assert "voice leading" not in real.facts and set(real.facts) == set(noise.facts)

@@ -242,10 +242,11 @@ def audio_sounding(audio, analysis) -> Sounding:
 
     from ..music.audio import ANALYSIS_RATE, HOP
 
-    mono = audio.mono
-    chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_RATE, hop_length=HOP).T
-    mfcc = librosa.feature.mfcc(y=mono, sr=ANALYSIS_RATE, hop_length=HOP, n_mfcc=13)[1:].T
-    rms = librosa.feature.rms(y=mono, hop_length=HOP)[0][:len(mfcc), None]
+    power = np.abs(librosa.stft(audio.mono, n_fft=2048, hop_length=HOP)) ** 2  # one STFT for all three
+    chroma = librosa.feature.chroma_stft(S=power, sr=ANALYSIS_RATE, tuning=0.0).T
+    mel = librosa.feature.melspectrogram(S=power, sr=ANALYSIS_RATE)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13)[1:].T
+    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=2048)[0][:, None]
     n = min(len(chroma), len(mfcc), len(rms))
     level = 20 * np.log10(np.maximum(rms[:n], 1e-5)) / 10.0
     chroma = chroma[:n] * (level > -5.0)  # chroma of near-silence is noise

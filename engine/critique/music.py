@@ -194,7 +194,7 @@ def facts_from_audio(audio) -> MusicFacts:
         changes, heard = detect_changes(sounding)
         problems += pulse_problems(heard, sounding.pulse_min)
         harmony = major_share(sounding, heard)
-        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), pulse_floor=sounding.pulse_min)
+        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), audio=True)
     tags = [v for k, v in a.tags.items() if k in ("title", "artist", "genre", "album", "comment", "description")]
     levels = np.array(a.loudness_db)
     return MusicFacts(
