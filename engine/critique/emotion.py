@@ -26,7 +26,8 @@ Alignment of picture and music, from dV and dA (music − picture):
   same side; partially consistent: one of |dV| < 0.2, |dA| < 0.25; else unrelated.
   Score = 1 + 9·(1 − min(1, √(dV² + dA²)/0.7)).
 
-Richness: "abrupt" when the music's level, in `LEVEL_WINDOW_S` medians, jumps by
+Richness: "abrupt" when the music's level, in medians over whole `LEVEL_WINDOW_S`
+windows (a partial window at the end is dropped), jumps by
 `ABRUPT_DB` from one window to the next while either side is louder than
 `AUDIBLE_DB`, away from any cut and from the first and last window (music
 starting from or ending in silence is not abrupt); "rich" when the shots carry
@@ -134,11 +135,14 @@ def abrupt_jump(music, cut_times: list[float]) -> bool:
     if len(music.level_db) < 4:
         return False
     times, levels = np.asarray(music.level_times), np.asarray(music.level_db)
-    edges = np.arange(0.0, times[-1] + LEVEL_WINDOW_S, LEVEL_WINDOW_S)
+    step = float(np.median(np.diff(times)))
+    edges = np.arange(0.0, times[-1] + step, LEVEL_WINDOW_S)
     windows = [levels[(times >= a) & (times < a + LEVEL_WINDOW_S)] for a in edges]
-    medians = np.array([np.median(w) if len(w) else -120.0 for w in windows])
+    full = [w for w, a in zip(windows, edges) if len(w) >= 0.8 * LEVEL_WINDOW_S / step]
+    starts = [a for w, a in zip(windows, edges) if len(w) >= 0.8 * LEVEL_WINDOW_S / step]
+    medians = np.array([np.median(w) for w in full])
     for i in range(1, len(medians) - 2):  # the step from window i to i + 1, never the first or last window
-        boundary = edges[i + 1]
+        boundary = starts[i + 1]
         if (abs(medians[i + 1] - medians[i]) >= ABRUPT_DB and max(medians[i], medians[i + 1]) > AUDIBLE_DB
                 and all(abs(boundary - c) > LEVEL_WINDOW_S for c in cut_times)):
             return True
