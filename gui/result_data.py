@@ -72,7 +72,7 @@ class Music:
     path: str
     parts: dict[str, list[NoteSpan]]
     chords: list[ChordSpan]
-    changes: list[tuple[float, str]]  # (seconds, "accent" | "chord" | "section")
+    changes: list[tuple[float, str]]  # (seconds, "harmony" | "texture" | "accent"): critique/changes.py
     duration: float
 
 
