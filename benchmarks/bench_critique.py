@@ -192,7 +192,7 @@ def run() -> str:
     timing = ["| version | template, s |", "| --- | --- |", f"| this version | {new['timing']:.3f} |"]
     if old:
         timing.append(f"| baseline (main) | {old['timing']:.3f} (this version ×{new['timing'] / old['timing']:.2f}) |")
-    return (f"{n} POP909 validation songs (701-800, every {STEP}th), excerpts ≥ 20 s, videos 128x72 at 24 fps "
+    return (f"{n} POP909 validation songs (701-800, one in {STEP}), excerpts ≥ 20 s, videos 128x72 at 24 fps "
             "cut on some of each excerpt's downbeats; music graded from MIDI files. Unrelated video = the next "
             "song's video.\n\n" + "\n".join(rows)
             + "\n\nSoundness facts (this version; MIDI, excerpts against the unrelated video; goal: "
