@@ -122,7 +122,8 @@ def run() -> str:
         f"fill of {first * 1e3:.0f} ms; machine load shows in these figures.", "",
         "| step | median ms | ratio to baseline |", "| --- | ---: | ---: |",
         f"| baseline: parse result.json + critique.json | {parse_ms:.2f} | 1.0 |",
-        f"| load_result alone (JSON, critique, placement, MIDI notes to draw) | {load_ms:.1f} | {load_ms / parse_ms:.0f}x |",
+        f"| load_result alone (JSON, critique, placement, MIDI notes to draw) | {load_ms:.1f} | "
+        f"{load_ms / parse_ms:.0f}x |",
         f"| 6 thumbnails alone (PyAV, one pass; decoded off the GUI thread) | {thumbs_ms:.1f} | "
         f"{thumbs_ms / parse_ms:.0f}x |",
         f"| result event (other thread) to filled result view | {fill_ms:.1f} | {fill_ms / parse_ms:.0f}x |",

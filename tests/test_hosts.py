@@ -698,8 +698,9 @@ def test_resolve_python_places_an_audio_only_result(engine, media, installed, tm
 
 
 def test_resolve_lua_places_an_audio_only_result(engine, media, installed, tmp_path):
-    calls, console = run_lua("resolve_fake.lua", selected_scene(media), installed / "resolve" / "cuesmith_score_lua.lua",
-                             engine_env(engine, **AUDIO_ONLY), tmp_path)
+    script = installed / "resolve" / "cuesmith_score_lua.lua"
+    calls, console = run_lua("resolve_fake.lua", selected_scene(media), script, engine_env(engine, **AUDIO_ONLY),
+                             tmp_path)
     check_audio_only(check_resolve_calls(calls))
     assert "no MIDI (audio only)" in console
 

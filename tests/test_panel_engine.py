@@ -189,8 +189,8 @@ def test_a_dropped_timeline_is_scored_as_one_piece(panel, clip, qtbot):
     assert panel.result_view.roll.note_count > 0
 
 
-def test_the_test_only_audio_family_flows_through_the_panel(qtbot, dark_app, settings_store, clip, tmp_path,  # noqa: F811
-                                                            monkeypatch):
+def test_the_test_only_audio_family_flows_through_the_panel(qtbot, dark_app, settings_store,  # noqa: F811
+                                                            clip, tmp_path, monkeypatch):
     """tests/families/fixed_audio.py, registered only through $CUESMITH_FAMILIES: picked in the panel, scored
     by a real `cuesmith serve`, shown with its critique, time strip and audio (no MIDI)."""
     from bridge_helpers import running_engine

@@ -110,6 +110,10 @@ function sequenceSeconds(clips, seconds) {
   return 0;
 }
 
+function midiLine(plan) {
+  return plan.midi ? `MIDI at ${plan.midi}` : "no MIDI (audio only)";
+}
+
 // What to do on the sequence: {midi, audio: [{name, path, seconds}], markers: [{seconds, name, note,
 // colourIndex}]}, from the result's placement (key moments and section starts alike).
 function sequencePlan(result, clips, place) {
@@ -131,7 +135,8 @@ function sequencePlan(result, clips, place) {
 async function readResult(path, readText) {
   const result = JSON.parse(await readText(path));
   if (!result.placement) {
-    throw new Error(`the result has no placement (schema_version ${result.schema_version || 1}): update cuesmith and score again`);
+    const version = result.schema_version || 1;
+    throw new Error(`the result has no placement (schema_version ${version}): update cuesmith and score again`);
   }
   return result;
 }
@@ -209,6 +214,7 @@ const cuesmithCore = {
   audioToPlace,
   sequenceSeconds,
   sequencePlan,
+  midiLine,
   readResult,
   oscMessage,
   oscParse,

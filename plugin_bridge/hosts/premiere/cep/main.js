@@ -71,7 +71,7 @@ async function scoreSelection(deps) {
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
   const plan = core.sequencePlan(await core.readResult(final.result, deps.readText), clips, deps.place);
   const placed = await evalScript(deps.evalScript, `cuesmith.place(${JSON.stringify(plan)})`);
-  say(`cuesmith: done: ${placed.audio} audio clip(s), ${placed.markers} marker(s); ${plan.midi ? `MIDI at ${plan.midi}` : "no MIDI (audio only)"}`);
+  say(`cuesmith: done: ${placed.audio} audio clip(s), ${placed.markers} marker(s); ${core.midiLine(plan)}`);
   return plan;
 }
 

@@ -115,7 +115,7 @@ async function scoreSelection(deps) {
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
   const plan = core.sequencePlan(await core.readResult(final.result, deps.readText), clips, deps.place);
   await placeOnSequence(ppro, project, sequence, plan);
-  say(`cuesmith: done: ${plan.audio.length} audio track(s), ${plan.markers.length} marker(s); ${plan.midi ? `MIDI at ${plan.midi}` : "no MIDI (audio only)"}`);
+  say(`cuesmith: done: ${plan.audio.length} audio track(s), ${plan.markers.length} marker(s); ${core.midiLine(plan)}`);
   return plan;
 }
 
