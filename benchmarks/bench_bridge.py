@@ -287,13 +287,12 @@ def bytes_back(sock: socket.socket, seconds: float = 0.5) -> int:
     return total
 
 
-def amplification(port: int, packet: bytes) -> tuple[int, int, int]:
-    """(bytes sent, bytes back to the sender, bytes to the `reply=` port named in the packet) for one datagram."""
+def bytes_back_for(port: int, packet: bytes) -> int:
+    """The bytes that come back to the sender of one datagram."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.bind(("127.0.0.1", 0))
         sender.sendto(packet, ("127.0.0.1", port))
-        back = bytes_back(sender)
-    return len(packet), back, 0
+        return bytes_back(sender)
 
 
 def amplification_rows(engine, victim: socket.socket, token: str, who: str) -> list[str]:
@@ -321,9 +320,9 @@ def amplification_rows(engine, victim: socket.socket, token: str, who: str) -> l
              ("8 random bytes", bytes(range(1, 9)))]
     rows = []
     for name, packet in cases:
-        sent, back, _ = amplification(engine.port, packet)
+        back = bytes_back_for(engine.port, packet)
         elsewhere = bytes_back(victim, 0.3)
-        rows.append(f"| {who} | {name} | {sent} | {back} | {elsewhere} | {(back + elsewhere) / sent:.2f} |")
+        rows.append(f"| {who} | {name} | {len(packet)} | {back} | {elsewhere} | {(back + elsewhere) / len(packet):.2f} |")
     return rows
 
 

@@ -572,10 +572,12 @@ class Dispatcher:
         self.handle_message(message, channel)
 
     def handle_message(self, message: Message, channel: Channel, budget: Optional[ReplyBudget] = None) -> None:
-        """Until the token is checked, replies (errors) go only to the sender, within `budget`; after it,
-        to `reply=` if the request names one."""
+        """Until the token is checked, replies (errors) go only to the sender, within `budget` (a sender that
+        needs no token: to an allowed `reply=` too, for oscsend); after it, to `reply=` if the request names one."""
         tag = message.args[0] if message.args and isinstance(message.args[0], str) else ""
         sender = self._budgeted(channel, budget)
+        if not self.access.needs_token(channel):
+            sender = self._stated_reply_channel(message, channel)
 
         def answer() -> None:
             request = parse_request(message)
@@ -612,6 +614,18 @@ class Dispatcher:
             raise ProtocolError("bad_arguments", f"reply= may name this machine or the sender's own address, not "
                                                  f"{host} (add it to the engine's reply_hosts setting)", request.tag)
         return self.router.udp(host, port) or channel
+
+    def _stated_reply_channel(self, message: Message, channel: Channel) -> Channel:
+        """The allowed reply= address of a message that may not parse, if it names one; else the sender."""
+        stated = [a for a in message.args[1:] if isinstance(a, str) and a.startswith("reply=")]
+        if channel.kind != "udp" or not stated:
+            return channel
+        try:
+            host, port = parse_reply(stated[-1][len("reply="):], channel.host)
+        except ProtocolError:
+            return channel
+        allowed = self.access.reply_allowed(host, channel) and self.router.udp(host, port)
+        return allowed or channel
 
     def _check_token(self, request: Request, channel: Channel) -> None:
         if not self.access.needs_token(channel):

@@ -209,11 +209,24 @@ def test_errors_before_the_token_check_go_to_the_sender_only(service):
     elsewhere = UdpCollector("udp:127.0.0.1:9000")
     router = Router()
     router.udp_factory = lambda host, port: elsewhere
-    for dispatcher in (Dispatcher(service, router), Dispatcher(service, router, token="s3cret")):
-        sender = ask(dispatcher, "/cuesmith/nothing", "t", "reply=9000", WRONG_TOKEN)
-        assert error_code(sender) == "unknown_address" and elsewhere.replies == []
-    sender = ask(Dispatcher(service, router, token="s3cret"), "/cuesmith/list", "t", "reply=9000", WRONG_TOKEN)
+    guarded = Dispatcher(service, router, token="s3cret")
+    sender = ask(guarded, "/cuesmith/nothing", "t", "reply=9000", WRONG_TOKEN)
+    assert error_code(sender) == "unknown_address" and elsewhere.replies == []
+    sender = ask(guarded, "/cuesmith/list", "t", "reply=9000", WRONG_TOKEN)
     assert error_code(sender) == "unauthorized" and elsewhere.replies == []
+
+
+def test_a_sender_that_needs_no_token_gets_its_errors_at_reply_too(service):
+    """oscsend closes its socket at once: without this it would never see an error."""
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    dispatcher = Dispatcher(service, router, access=Access("s3cret", loopback_open=True))
+    sender = ask(dispatcher, "/cuesmith/nothing", "t", "reply=9000")
+    assert sender == [] and error_code(elsewhere.replies) == "unknown_address"
+    remote = UdpCollector("udp:192.0.2.7:5000", "192.0.2.7")
+    ask(dispatcher, "/cuesmith/nothing", "t", "reply=127.0.0.1:9000", WRONG_TOKEN, channel=remote)
+    assert error_code(remote.replies) == "unknown_address" and len(elsewhere.replies) == 1
 
 
 def test_a_bundle_element_of_negative_size_is_a_bad_packet_not_a_hang():
