@@ -58,7 +58,7 @@ class UdpChannel(Channel):
         self.rate = rate
 
     def send(self, address: str, args: list) -> None:
-        packet = encode_message(address, args)
+        packet = encode_message(address, args)  # first: what cannot be encoded raises, rate or not
         if self.rate.allow(self.address):
             self.transport.sendto(packet, self.address)
 
@@ -67,7 +67,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher
         self.transport: Optional[asyncio.DatagramTransport] = None
-        self.rate = PeerRate()
+        self.rate = PeerRate()  # replies to each peer
+        self.inbound = PeerRate(rate=1024.0, burst=1024.0)  # a flooding peer's datagrams are dropped unread
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -77,7 +78,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
         return UdpChannel(self.transport, host, port, self.rate)
 
     def datagram_received(self, data: bytes, addr) -> None:
-        self.dispatcher.handle_packet(data, self.channel(addr[0], addr[1]))
+        if self.inbound.allow(addr[:2]):
+            self.dispatcher.handle_packet(data, self.channel(addr[0], addr[1]))
 
     def error_received(self, exc) -> None:
         pass  # ICMP port unreachable from a peer that went away: nothing to do
@@ -262,5 +264,16 @@ async def _bind_same_port(loop, dispatcher: Dispatcher, connections: Connections
             if port != 0 or attempt == tries - 1:
                 raise
             continue
+        _bigger_receive_buffer(udp.get_extra_info("socket"))
         return tcp, udp, chosen
     raise OSError("no free port for UDP and TCP")
+
+
+def _bigger_receive_buffer(sock, size: int = 1 << 20) -> None:
+    """Room for a burst while the loop is busy (the system may grant less): fewer datagrams lost in a flood."""
+    import socket
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError:
+        pass
