@@ -213,3 +213,33 @@ def test_a_silent_connection_is_closed_after_the_idle_timeout(tmp_path):
             assert silent.recv(10) == b""
             assert 0.9 < time.monotonic() - started < 8
         pings_within_a_second(engine)
+
+
+def test_the_token_is_generated_once_privately_beside_the_other_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CUESMITH_TOKEN", raising=False)
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"soundfont": "/sf/a.sf2"}')
+    assert user_token() is None
+    token = user_token(create=True)
+    assert user_token(create=True) == user_token() == token and len(token) >= 24
+    assert json.loads(path.read_text()) == {"soundfont": "/sf/a.sf2", "token": token}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    monkeypatch.setenv("CUESMITH_TOKEN", "from-the-environment")
+    assert user_token(create=True) == "from-the-environment"
+
+
+def test_a_config_that_is_not_json_is_never_replaced_by_a_token(tmp_path, cli):
+    import subprocess
+
+    path = tmp_path / "config" / "cuesmith" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json, but the user's")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("CUESMITH_TOKEN", None)
+    run = subprocess.run([cli, "serve", "--port", "0", "--ws-port", "0", "--journal", str(tmp_path / "j.sqlite"),
+                          "--output-root", str(tmp_path / "jobs")], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and "config.json" in run.stderr
+    assert path.read_text() == "{not json, but the user's"
