@@ -376,7 +376,7 @@ def resolve_timeline(request: dict, tag: str) -> dict:
     if not isinstance(request["timeline"], str):
         raise ProtocolError("bad_request", '"timeline" must be a file path', tag)
     path = Path(request["timeline"])
-    if path.is_absolute() and path.exists():  # a missing one is the timeline reader's to explain
+    if path.exists():  # a missing one is the timeline reader's to explain
         check_regular_file(os.stat(path), path, MAX_TIMELINE_FILE, "timeline file", tag)
     return {**request, "clips": clips_for_timeline(request["timeline"])}
 

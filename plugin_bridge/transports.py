@@ -28,13 +28,12 @@ def connection_key(kind: str) -> str:
 
 
 class PeerRate:
-    """A token bucket per UDP destination (host, port): replies beyond `rate` a second, after a burst of
-    `burst`, are dropped, so no request flood turns into a reply flood towards one peer."""
+    """A token bucket per UDP peer (host, port): past a burst of `burst`, `allow` says yes `rate` times a
+    second. For replies (no request flood becomes a reply flood towards one peer) and for datagrams in."""
 
     def __init__(self, rate: float = 256.0, burst: float = 256.0, peers: int = 4096):
         self.rate, self.burst, self.peers = rate, burst, peers
         self.buckets: OrderedDict[tuple, tuple[float, float]] = OrderedDict()  # peer -> (tokens, when)
-        self.dropped = 0
 
     def allow(self, peer: tuple) -> bool:
         now = time.monotonic()
@@ -44,7 +43,6 @@ class PeerRate:
         self.buckets[peer] = (tokens - 1.0 if allowed else tokens, now)
         if len(self.buckets) > self.peers:
             self.buckets.popitem(last=False)
-        self.dropped += not allowed
         return allowed
 
 
