@@ -3,7 +3,8 @@
 Round trips: a running `cuesmith serve` (subprocess) answers /cuesmith/ping on
 UDP, TCP (SLIP) and WebSocket; the baseline is python-osc's own
 ThreadingOSCUDPServer echoing a message back (another subprocess), timed by
-the same raw-socket loop. `BridgeClient.ping()` (the panel's call, with its
+the same raw-socket loop. UDP loops (the baseline's too) send at most 500 pings
+a second, under the engine's per-peer rate limit. `BridgeClient.ping()` (the panel's call, with its
 receiver thread) is timed too.
 
 Load: 50 BridgeClients (UDP, TCP and WebSocket mixed) each submit 20
@@ -56,7 +57,8 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def time_loop(send, receive, n: int = PINGS, warmup: int = 100) -> list[float]:
+def time_loop(send, receive, n: int = PINGS, warmup: int = 100, period: float = 0.0) -> list[float]:
+    """Round trips; `period`: at most one per that many seconds (UDP: under the engine's per-peer rate)."""
     times = []
     for i in range(warmup + n):
         start = time.perf_counter()
@@ -64,7 +66,11 @@ def time_loop(send, receive, n: int = PINGS, warmup: int = 100) -> list[float]:
         receive()
         if i >= warmup:
             times.append(time.perf_counter() - start)
+        time.sleep(max(0.0, period - (time.perf_counter() - start)))
     return times
+
+
+UDP_PERIOD = 0.002  # 500 round trips a second: under REPLY_RATE (plugin_bridge/transports.py)
 
 
 def udp_round_trips(port: int, address: str) -> list[float]:
@@ -73,7 +79,7 @@ def udp_round_trips(port: int, address: str) -> list[float]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
         return time_loop(lambda i: sock.sendto(encode_message(address, [f"t{i}"]), ("127.0.0.1", port)),
-                         lambda: sock.recv(65536))
+                         lambda: sock.recv(65536), period=UDP_PERIOD)
 
 
 def tcp_round_trips(port: int) -> list[float]:
@@ -105,7 +111,7 @@ def ws_round_trips(port: int) -> list[float]:
 
 def client_round_trips(engine, transport: str) -> list[float]:
     with engine.client(transport) as client:
-        return time_loop(lambda i: None, client.ping, n=PINGS // 2)
+        return time_loop(lambda i: None, client.ping, n=PINGS // 2, period=UDP_PERIOD if transport == "udp" else 0.0)
 
 
 def baseline_round_trips() -> list[float]:

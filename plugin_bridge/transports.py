@@ -21,6 +21,8 @@ from .protocol import MAX_PACKET, Channel, Dispatcher, ProtocolError, SlipStream
 # Connection keys are unique across restarts, so a journaled reply_to never names a newer connection.
 _RUN = secrets.token_hex(4)
 _COUNTER = itertools.count(1)
+REPLY_RATE = 1024.0  # UDP replies a second to one peer, after a burst of as many
+INBOUND_RATE = 2048.0  # UDP datagrams a second read from one peer; more are dropped unread
 
 
 def connection_key(kind: str) -> str:
@@ -31,7 +33,7 @@ class PeerRate:
     """A token bucket per UDP peer (host, port): past a burst of `burst`, `allow` says yes `rate` times a
     second. For replies (no request flood becomes a reply flood towards one peer) and for datagrams in."""
 
-    def __init__(self, rate: float = 256.0, burst: float = 256.0, peers: int = 4096):
+    def __init__(self, rate: float, burst: float, peers: int = 4096):
         self.rate, self.burst, self.peers = rate, burst, peers
         self.buckets: OrderedDict[tuple, tuple[float, float]] = OrderedDict()  # peer -> (tokens, when)
 
@@ -65,8 +67,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher
         self.transport: Optional[asyncio.DatagramTransport] = None
-        self.rate = PeerRate()  # replies to each peer
-        self.inbound = PeerRate(rate=1024.0, burst=1024.0)  # a flooding peer's datagrams are dropped unread
+        self.rate = PeerRate(REPLY_RATE, REPLY_RATE)
+        self.inbound = PeerRate(INBOUND_RATE, INBOUND_RATE)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
