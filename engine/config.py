@@ -52,15 +52,19 @@ def user_token(create: bool = False) -> Optional[str]:
     token = user_setting("token")
     if token or not create:
         return token
+    from cuesmith.engine.errors import CuesmithError
+
     path = config_path()
     settings = user_settings()
     if path.exists() and not settings and path.read_text(errors="replace").strip() not in ("", "{}"):
-        from cuesmith.engine.errors import CuesmithError
-
         raise CuesmithError("is not a JSON object, so no token can be stored in it", path,
                             hint="fix or remove it, or start the engine with --token")
     settings["token"] = secrets.token_urlsafe(24)
-    write_private_json(path, settings)
+    try:
+        write_private_json(path, settings)
+    except OSError as error:
+        raise CuesmithError(f"cannot store the engine's token: {error.strerror or error}", path,
+                            hint="start the engine with --token") from None
     return user_setting("token")  # another engine may have stored its own at the same moment
 
 
