@@ -328,7 +328,8 @@ def amplification_rows(engine, victim: socket.socket, token: str, who: str) -> l
     for name, packet in cases:
         back = bytes_back_for(engine.port, packet)
         elsewhere = bytes_back(victim, 0.3)
-        rows.append(f"| {who} | {name} | {len(packet)} | {back} | {elsewhere} | {(back + elsewhere) / len(packet):.2f} |")
+        factor = (back + elsewhere) / len(packet)
+        rows.append(f"| {who} | {name} | {len(packet)} | {back} | {elsewhere} | {factor:.2f} |")
     return rows
 
 
