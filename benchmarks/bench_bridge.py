@@ -296,6 +296,7 @@ def bytes_back(sock: socket.socket, seconds: float = 0.5) -> int:
 def bytes_back_for(port: int, packet: bytes) -> int:
     """The bytes that come back to the sender of one datagram."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # count every reply, drop none
         sender.bind(("127.0.0.1", 0))
         sender.sendto(packet, ("127.0.0.1", port))
         return bytes_back(sender)
@@ -345,6 +346,7 @@ def amplification_table(clip: Path, folder: Path) -> str:
                 for seed in range(12):
                     client.submit("analyze", {"video": str(clip), "seed": seed}, priority=-1)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+                victim.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 victim.bind(("127.0.0.1", 0))
                 lines += amplification_rows(engine, victim, "", who)
         finally:

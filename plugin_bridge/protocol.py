@@ -555,11 +555,12 @@ class Dispatcher:
         return self.access.token
 
     def handle_packet(self, data: bytes, channel: Channel) -> None:
-        budget = ReplyBudget(len(data)) if channel.kind == "udp" and self.access.needs_token(channel) else None
+        budget = ReplyBudget(len(data)) if channel.kind == "udp" else None
+        trusted = not self.access.needs_token(channel)
         try:
             messages = decode_packet(data)
         except ProtocolError as error:
-            self.reply_error(self._budgeted(channel, budget), error)
+            self.reply_error(self._within(channel, channel, budget, trusted), error)
             return
         for message in messages:
             self.handle_message(message, channel, budget)
@@ -573,20 +574,29 @@ class Dispatcher:
         self.handle_message(message, channel)
 
     def handle_message(self, message: Message, channel: Channel, budget: Optional[ReplyBudget] = None) -> None:
-        """Until the token is checked, replies (errors) go only to the sender, within `budget` (a sender that
-        needs no token: to an allowed `reply=` too, for oscsend); after it, to `reply=` if the request names one."""
+        """Until the token is checked, replies (errors) go only to the sender (a sender that needs no token:
+        to an allowed `reply=` instead, for oscsend); after it, to `reply=` if the request names one. UDP replies
+        stay within `budget` unless the request carries the token or they go back to a sender that needs none."""
         tag = message.args[0] if message.args and isinstance(message.args[0], str) else ""
-        sender = self._budgeted(channel, budget)
-        if not self.access.needs_token(channel):
-            sender = self._stated_reply_channel(message, channel)
+        trusted = not self.access.needs_token(channel)
+        sender = self._stated_reply_channel(message, channel) if trusted else channel
 
         def answer() -> None:
             request = parse_request(message)
             self._check_token(request, channel)
             reply = self._reply_channel(request, channel)
+            if not self._token_matches(request):
+                reply = self._within(reply, channel, budget, trusted)
             self._answer(tag, reply, message.address, lambda: getattr(self, f"_{request.name}")(request, reply))
 
-        self._answer(tag, sender, message.address, answer)
+        self._answer(tag, self._within(sender, channel, budget, trusted), message.address, answer)
+
+    @staticmethod
+    def _within(out: Channel, channel: Channel, budget: Optional[ReplyBudget], trusted: bool) -> Channel:
+        """`out`, held to the datagram's reply budget unless it is a trusted sender's own address."""
+        if budget is None or (trusted and out.key == channel.key):
+            return out
+        return BudgetedChannel(out, budget)
 
     def _answer(self, tag: str, reply: Channel, address: str, work: Callable[[], None]) -> None:
         """Run `work`; whatever it raises becomes one error reply on `reply`."""
@@ -599,10 +609,6 @@ class Dispatcher:
         except Exception as error:  # a bug must cost one error reply, not the server
             print(f"cuesmith serve: {address[:80]}: {type(error).__name__}: {error}", file=sys.stderr)
             self.reply_error(reply, ProtocolError("internal", f"the engine failed on this request: {error}"[:300], tag))
-
-    @staticmethod
-    def _budgeted(channel: Channel, budget: Optional[ReplyBudget]) -> Channel:
-        return channel if budget is None else BudgetedChannel(channel, budget)
 
     def _reply_channel(self, request: Request, channel: Channel) -> Channel:
         if "reply" not in request.options:
@@ -629,11 +635,13 @@ class Dispatcher:
         return allowed or channel
 
     def _check_token(self, request: Request, channel: Channel) -> None:
-        if not self.access.needs_token(channel):
-            return
-        given = request.options.get("token", "")
-        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode("utf-8")):
+        if self.access.needs_token(channel) and not self._token_matches(request):
             raise ProtocolError("unauthorized", "missing or wrong token=", request.tag)
+
+    def _token_matches(self, request: Request) -> bool:
+        given = request.options.get("token")
+        return self.token is not None and given is not None and \
+            hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode("utf-8"))
 
     def reply_error(self, channel: Channel, error: ProtocolError) -> None:
         tag = error.tag if isinstance(error.tag, str) else ""

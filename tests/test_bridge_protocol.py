@@ -205,6 +205,28 @@ def test_reply_may_name_this_machine_the_senders_own_address_or_a_configured_hos
             assert error_code(remote.replies) == "bad_arguments"
 
 
+def test_replies_elsewhere_without_the_token_are_no_bigger_than_the_request(service):
+    """From this machine no token is needed, but reply= to another port gets no more bytes than were sent."""
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    dispatcher = Dispatcher(service, router, access=Access("s3cret", loopback_open=True))
+    for i in range(5):
+        service.submit("analyze", {"video": __file__})
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for i in range(64):
+        bundle.add_content(build("/cuesmith/list", [f"l{i}", 100, "reply=9000"]))
+    packet = bundle.build().dgram
+    sender = UdpCollector("udp:127.0.0.1:5000")
+    dispatcher.handle_packet(packet, sender)
+    assert sender.replies == [] and 0 < sent_bytes(elsewhere.replies) <= len(packet)
+    elsewhere.replies.clear()
+    ask(dispatcher, "/cuesmith/list", "t", 100, "reply=9000", "token=s3cret")
+    assert [m.address for m in elsewhere.replies] == ["/cuesmith/job"] * 5 + ["/cuesmith/list/end"]
+    assert sent_bytes(ask(dispatcher, "/cuesmith/list", "t", 100)) > 10 * len(encode_message("/cuesmith/list",
+                                                                                              ["t", 100]))
+
+
 def test_errors_before_the_token_check_go_to_the_sender_only(service):
     elsewhere = UdpCollector("udp:127.0.0.1:9000")
     router = Router()
@@ -222,7 +244,7 @@ def test_a_sender_that_needs_no_token_gets_its_errors_at_reply_too(service):
     router = Router()
     router.udp_factory = lambda host, port: elsewhere
     dispatcher = Dispatcher(service, router, access=Access("s3cret", loopback_open=True))
-    sender = ask(dispatcher, "/cuesmith/nothing", "t", "reply=9000")
+    sender = ask(dispatcher, "/cuesmith/nothing", "t", "a request long enough for its error", "reply=9000")
     assert sender == [] and error_code(elsewhere.replies) == "unknown_address"
     remote = UdpCollector("udp:192.0.2.7:5000", "192.0.2.7")
     ask(dispatcher, "/cuesmith/nothing", "t", "reply=127.0.0.1:9000", WRONG_TOKEN, channel=remote)
