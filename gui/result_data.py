@@ -190,6 +190,7 @@ def critique_placement(critique: Critique, duration: float, midi: Optional[str] 
 
 
 def version1_placement(result, critique: Optional[Critique]) -> Placement:
+    """A version-1 result.json's placement: its first variation's files, the critique's moments and beats."""
     variation = result.variations[0] if result.variations else None
     stems = dict(variation.stems) if variation else {}
     if critique is None:
