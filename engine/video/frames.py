@@ -1,81 +1,151 @@
-"""Per-frame measurements on the small RGB frames: the only pass over pixels."""
+"""Per-frame measurements on the small RGB frames: the only pass over pixels.
+
+`FrameStats` measures frames in batches on one worker thread, so the numpy
+work overlaps the decoding of the next frames (PyAV and numpy both release
+the GIL for their heavy parts).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 
-HIST_BITS = 3  # joint RGB histogram with 8 levels per channel (512 bins) for cut detection
-MOTION_INTERVAL = 5  # frames between the two pictures of a motion difference (V-MusProd)
-
+from .settings import DEFAULT_SETTINGS, AnalysisSettings
 
 BATCH = 32  # frames measured per numpy call: per-call overhead dominated frame-at-a-time
+QUEUED_BATCHES = 3  # batches waiting for the worker before decoding waits: bounds memory
+COLUMNS = ("histograms", "step", "pixel_change", "motion", "brightness", "saturation", "warmth")
 
 
-@dataclass
 class FrameStats:
-    """Columns of per-frame measurements, filled while decoding; call `finish()` before reading them."""
+    """Columns of per-frame measurements, filled while decoding; call `finish()` before reading them.
 
-    times: list[float] = field(default_factory=list)
-    histograms: np.ndarray = field(default_factory=lambda: np.zeros((0, 1 << (3 * HIST_BITS)), np.float32))
-    pixel_change: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean |RGB_t - RGB_t-1| / 255
-    motion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean |RGB_t - RGB_t-k| / 255
-    brightness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean luma 0..1
-    saturation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean HSV saturation 0..1
-    warmth: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean (R - B) / 255, -1..1
-    _pending: list[np.ndarray] = field(default_factory=list, repr=False)
-    _tail: np.ndarray | None = field(default=None, repr=False)  # the last MOTION_INTERVAL frames
-    _chunks: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    histograms: (N, levels**3) uint16 pixel counts of the dithered joint RGB histogram;
+    step: histogram distance from the previous frame; pixel_change: mean |RGB_t - RGB_t-1| / 255;
+    motion: mean |RGB_t - RGB_t-k| / 255 (k = motion_interval); brightness: mean luma 0..1;
+    saturation: mean HSV saturation 0..1; warmth: mean (R - B) / 255, -1..1;
+    samples: (time, log-chroma histogram) every colour_sample_s.
+    """
+
+    def __init__(self, settings: AnalysisSettings = DEFAULT_SETTINGS):
+        self.settings = settings
+        self.times: list[float] = []
+        self.samples: list[tuple[float, np.ndarray]] = []
+        self._pending: list[np.ndarray] = []
+        self._sample_rows: list[int] = []  # rows of the pending batch that are colour samples
+        self._next_sample = 0.0
+        self._tail: np.ndarray | None = None  # the last motion_interval frames, and their histograms
+        self._tail_histograms: np.ndarray | None = None
+        self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-stats")
+        self._queued: list[Future] = []
 
     def add(self, t: float, rgb: np.ndarray) -> None:
+        if t >= self._next_sample:
+            self._sample_rows.append(len(self._pending))
+            self._next_sample += self.settings.colour_sample_s
         self.times.append(t)
         self._pending.append(rgb)
         if len(self._pending) >= BATCH:
-            self._measure_pending()
+            self._submit()
 
     def finish(self) -> "FrameStats":
-        if self._pending:
-            self._measure_pending()
+        try:
+            if self._pending:
+                self._submit()
+            for future in self._queued:
+                future.result()
+        finally:
+            self._worker.shutdown(wait=True, cancel_futures=True)
         for name, chunks in self._chunks.items():
-            setattr(self, name, np.concatenate(chunks))
+            setattr(self, name, np.concatenate(chunks) if chunks else np.zeros(0))
         return self
+
+    def close(self) -> None:
+        """Stop the worker without measuring what is pending (decoding failed)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
 
     def __len__(self) -> int:
         return len(self.times)
 
-    def _measure_pending(self) -> None:
-        batch = np.stack(self._pending)
-        self._pending = []
+    def _submit(self) -> None:
+        first = len(self.times) - len(self._pending)
+        sample_times = [self.times[first + row] for row in self._sample_rows]
+        job = (self._pending, first, self._sample_rows, sample_times)
+        self._pending, self._sample_rows = [], []
+        while self._queued and (self._queued[0].done() or len(self._queued) >= QUEUED_BATCHES):
+            self._queued.pop(0).result()  # raises here what went wrong on the worker
+        self._queued.append(self._worker.submit(self._measure, *job))
+
+    def _measure(self, frames: list[np.ndarray], first: int, sample_rows: list[int], sample_times) -> None:
+        s = self.settings
+        batch = np.stack(frames)
         pixels = batch.astype(np.int16)
         history = pixels if self._tail is None else np.concatenate([self._tail, pixels])
-        first = len(self.times) - len(batch)  # global index of the batch's first frame
         carried = len(history) - len(batch)
-        index = np.arange(first, first + len(batch))
+        index = np.arange(len(batch)) + carried  # the batch's rows in `history`
         previous = np.maximum(index - 1, 0)
-        distant = np.where(index >= MOTION_INTERVAL, index - MOTION_INTERVAL, previous)
-        local = lambda g: g - first + carried  # noqa: E731
+        distant = np.maximum(index - s.motion_interval, 0)
+        distant = np.where(first + np.arange(len(batch)) >= s.motion_interval, distant, previous)
+        histograms = joint_histograms(batch, s.hist_levels)
+        earlier = histograms[:-1] if self._tail_histograms is None else np.concatenate(
+            [self._tail_histograms, histograms[:-1]])
+        step = histogram_step(histograms, earlier, first_frame=self._tail_histograms is None)
         means = batch.mean(axis=(1, 2), dtype=np.float32) / 255.0
         columns = {
-            "histograms": joint_histograms(batch),
-            "pixel_change": np.abs(pixels - history[local(previous)]).mean(axis=(1, 2, 3)) / 255.0,
-            "motion": np.abs(pixels - history[local(distant)]).mean(axis=(1, 2, 3)) / 255.0,
+            "histograms": histograms, "step": step,
+            "pixel_change": mean_abs_difference(pixels, history[previous]),
+            "motion": mean_abs_difference(pixels, history[distant]),
             "brightness": means @ np.array([0.299, 0.587, 0.114], np.float32),
             "saturation": mean_saturation(batch),
             "warmth": means[:, 0] - means[:, 2],
         }
         for name, values in columns.items():
-            self._chunks.setdefault(name, []).append(np.asarray(values))
-        self._tail = history[-MOTION_INTERVAL:]
+            self._chunks[name].append(np.asarray(values))
+        self.samples += [(t, log_chroma_histogram(batch[row], s.log_chroma_bins))
+                         for row, t in zip(sample_rows, sample_times)]
+        self._tail = history[-s.motion_interval:]
+        self._tail_histograms = histograms[-1:]
 
 
-def joint_histograms(frames: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, 512) joint RGB histograms, each summing to 1."""
-    bins = 1 << (3 * HIST_BITS)
-    q = (frames >> (8 - HIST_BITS)).astype(np.int32)
-    index = (q[..., 0] << (2 * HIST_BITS)) | (q[..., 1] << HIST_BITS) | q[..., 2]
-    index += (np.arange(len(frames), dtype=np.int32) * bins)[:, None, None]
-    counts = np.bincount(index.ravel(), minlength=bins * len(frames)).reshape(len(frames), bins)
-    return (counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
+def histogram_step(histograms: np.ndarray, earlier: np.ndarray, first_frame: bool) -> np.ndarray:
+    """Distance of each histogram from the one before (`earlier`: the previous frame's, row by row)."""
+    if first_frame:
+        return np.r_[0.0, half_l1(histograms[1:], earlier)].astype(np.float32)
+    return half_l1(histograms, earlier)
+
+
+def half_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    total = a.sum(axis=-1, dtype=np.int64)
+    return (0.5 * np.abs(a.astype(np.int32) - b).sum(axis=-1) / np.maximum(total, 1)).astype(np.float32)
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a - b).mean(axis=(1, 2, 3), dtype=np.float32) / 255.0
+
+
+@lru_cache(maxsize=4)
+def dither(shape: tuple[int, int]) -> np.ndarray:
+    """A fixed (H, W, 3) pattern of offsets 0..255, the same for every frame of a clip."""
+    return np.random.default_rng(2026).integers(0, 256, (*shape, 3), dtype=np.uint16)
+
+
+def joint_histograms(frames: np.ndarray, levels: int = 8) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, levels**3) uint16 pixel counts of a dithered joint RGB histogram.
+
+    Each channel is quantised as floor(((levels - 1) * x + d) / 256) with a fixed random offset d per
+    pixel: a pixel between two bin centres lands in either bin in proportion to its distance from
+    them. A flat picture fading slowly then moves a little of its mass every frame instead of all of
+    it at once when it crosses a bin edge.
+    """
+    q = frames.astype(np.uint16) * (levels - 1)
+    q += dither(frames.shape[1:3])
+    q >>= 8
+    index = (q[..., 0] * levels + q[..., 1]) * levels + q[..., 2]
+    bins = levels ** 3
+    flat = index.reshape(len(frames), -1).astype(np.int32) + (np.arange(len(frames), dtype=np.int32) * bins)[:, None]
+    return np.bincount(flat.ravel(), minlength=bins * len(frames)).reshape(len(frames), bins).astype(np.uint16)
 
 
 def mean_saturation(frames: np.ndarray) -> np.ndarray:
