@@ -153,7 +153,7 @@ def merge_through_blank(times, blank, segments, s: AnalysisSettings):
 
 def classify(times, brightness, blank, a: int, b: int) -> GradualTransition:
     start = max(0, a - 1)
-    first, last = blank[start], blank[b]
+    first, last = str(blank[start]), str(blank[b])
     if first and last:
         kind, via = "fade", last  # between two blank frames (black to white)
     elif first:
@@ -171,4 +171,4 @@ def darkest_or_brightest(brightness, blank, start: int, end: int) -> Optional[st
     if len(colours) > 1:  # both: the one furthest past its threshold
         span = brightness[start:end + 1]
         return "black" if span.min() < 1.0 - span.max() else "white"
-    return colours.pop() if colours else None
+    return str(colours.pop()) if colours else None
