@@ -21,7 +21,7 @@ COLUMNS = ("histograms", "step", "pixel_change", "motion", "brightness", "satura
 class FrameStats:
     """Columns of per-frame measurements, filled while decoding; call `finish()` before reading them.
 
-    histograms: (N, levels**3) uint16 pixel counts of the dithered joint RGB histogram;
+    histograms: (N, levels**3) uint16 (uint32 for frames over 65,535 pixels) pixel counts of the dithered joint RGB histogram;
     step: histogram distance from the previous frame; pixel_change: mean |RGB_t - RGB_t-1| / 255;
     motion: mean |RGB_t - RGB_t-k| / 255 (k = motion_interval); brightness: mean luma 0..1;
     saturation: mean HSV saturation 0..1; warmth: mean (R - B) / 255, -1..1;
@@ -81,22 +81,19 @@ class FrameStats:
     def _measure(self, frames: list[np.ndarray], first: int, sample_rows: list[int], sample_times) -> None:
         s = self.settings
         batch = np.stack(frames)
-        pixels = batch.astype(np.int16)
-        history = pixels if self._tail is None else np.concatenate([self._tail, pixels])
-        carried = len(history) - len(batch)
-        index = np.arange(len(batch)) + carried  # the batch's rows in `history`
+        history = batch if self._tail is None else np.concatenate([self._tail, batch])
+        index = np.arange(len(batch)) + len(history) - len(batch)  # the batch's rows in `history`
         previous = np.maximum(index - 1, 0)
-        distant = np.maximum(index - s.motion_interval, 0)
-        distant = np.where(first + np.arange(len(batch)) >= s.motion_interval, distant, previous)
+        distant = np.where(first + np.arange(len(batch)) >= s.motion_interval, index - s.motion_interval, previous)
         histograms = joint_histograms(batch, s.hist_levels)
         earlier = histograms[:-1] if self._tail_histograms is None else np.concatenate(
             [self._tail_histograms, histograms[:-1]])
         step = histogram_step(histograms, earlier, first_frame=self._tail_histograms is None)
-        means = batch.mean(axis=(1, 2), dtype=np.float32) / 255.0
+        means = channel_means(batch)
         columns = {
             "histograms": histograms, "step": step,
-            "pixel_change": mean_abs_difference(pixels, history[previous]),
-            "motion": mean_abs_difference(pixels, history[distant]),
+            "pixel_change": mean_abs_difference(batch, history[previous]),
+            "motion": mean_abs_difference(batch, history[distant]),
             "brightness": means @ np.array([0.299, 0.587, 0.114], np.float32),
             "saturation": mean_saturation(batch),
             "warmth": means[:, 0] - means[:, 2],
@@ -122,7 +119,17 @@ def half_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(a - b).mean(axis=(1, 2, 3), dtype=np.float32) / 255.0
+    """Mean |a - b| / 255 per frame of two (N, H, W, 3) uint8 stacks (max - min: no wider copy)."""
+    diff = np.maximum(a, b)
+    diff -= np.minimum(a, b)
+    return (diff.reshape(len(a), -1).sum(axis=1, dtype=np.uint32) / (a[0].size * 255.0)).astype(np.float32)
+
+
+def channel_means(frames: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, 3) mean R, G, B in 0..1 (a matrix product: numpy reduces a 3-long
+    last axis slowly)."""
+    pixels = frames.reshape(len(frames), -1, 3).astype(np.float32)
+    return np.ones(pixels.shape[1], np.float32) @ pixels / (pixels.shape[1] * 255.0)
 
 
 @lru_cache(maxsize=4)
@@ -139,13 +146,19 @@ def joint_histograms(frames: np.ndarray, levels: int = 8) -> np.ndarray:
     them. A flat picture fading slowly then moves a little of its mass every frame instead of all of
     it at once when it crosses a bin edge.
     """
-    q = frames.astype(np.uint16) * (levels - 1)
+    q = frames.astype(np.uint16)
+    q *= levels - 1
     q += dither(frames.shape[1:3])
     q >>= 8
-    index = (q[..., 0] * levels + q[..., 1]) * levels + q[..., 2]
+    index = q[..., 0] * levels  # in place from here: these arrays are large next to the work on them
+    index += q[..., 1]
+    index *= levels
+    index += q[..., 2]
     bins = levels ** 3
-    flat = index.reshape(len(frames), -1).astype(np.int32) + (np.arange(len(frames), dtype=np.int32) * bins)[:, None]
-    return np.bincount(flat.ravel(), minlength=bins * len(frames)).reshape(len(frames), bins).astype(np.uint16)
+    out = np.empty((len(frames), bins), np.uint16 if index[0].size < 1 << 16 else np.uint32)
+    for row, frame in zip(out, index.reshape(len(frames), -1)):
+        row[:] = np.bincount(frame, minlength=bins)
+    return out
 
 
 def mean_saturation(frames: np.ndarray) -> np.ndarray:
@@ -159,16 +172,22 @@ def mean_saturation(frames: np.ndarray) -> np.ndarray:
 def log_chroma_histogram(rgb: np.ndarray, bins: int = 16, extent: float = 3.0) -> np.ndarray:
     """HistoGAN's RGB-uv histogram: for each channel, log-ratios to the other two, intensity-weighted.
 
-    Returns shape (3, bins, bins), summing to 1. Near-black pixels carry little weight.
+    Returns shape (3, bins, bins), summing to 1 (pixels whose ratios fall outside +-extent are left
+    out). Near-black pixels carry little weight.
     """
-    x = rgb.reshape(-1, 3).astype(np.float32) / 255.0 + 1e-3
-    intensity = np.sqrt((x ** 2).sum(axis=1))
+    x = rgb.reshape(-1, 3).astype(np.float32)
+    x *= 1 / 255.0
+    x += 1e-3
+    intensity = np.sqrt(np.einsum("ij,ij->i", x, x))
     log_x = np.log(x)
-    out = np.empty((3, bins, bins), dtype=np.float32)
+    scale = bins / (2 * extent)
+    out = np.zeros(3 * bins * bins)
     for c in range(3):
-        u = log_x[:, c] - log_x[:, (c + 1) % 3]
-        v = log_x[:, c] - log_x[:, (c + 2) % 3]
-        out[c], _, _ = np.histogram2d(u, v, bins=bins, range=[[-extent, extent], [-extent, extent]],
-                                      weights=intensity)
+        u = (log_x[:, c] - log_x[:, (c + 1) % 3] + extent) * scale
+        v = (log_x[:, c] - log_x[:, (c + 2) % 3] + extent) * scale
+        keep = (u >= 0) & (u <= bins) & (v >= 0) & (v <= bins)  # the top edge belongs to the last bin
+        cell = np.minimum(u[keep].astype(np.intp), bins - 1) * bins + np.minimum(v[keep].astype(np.intp), bins - 1)
+        out += np.bincount(c * bins * bins + cell, weights=intensity[keep], minlength=3 * bins * bins)
+    out = out.reshape(3, bins, bins).astype(np.float32)
     total = out.sum()
     return out / total if total > 0 else out
