@@ -2,6 +2,7 @@
 import pytest
 
 from cuesmith.engine import Engine
+from cuesmith.engine.video.settings import AnalysisSettings
 from media import Shot, Transition, make_video
 
 ENGINE = Engine(use_cache=False)
@@ -73,5 +74,19 @@ def test_cuts_between_fades_stay_exact(tmp_path):
     analysis = ENGINE.analyze(truth.path)
     expected = truth.cut_frames()
     assert [c.frame for c in analysis.cuts] == pytest.approx(expected, abs=1)
+    analysis.cuts = []
+    assert_spans(analysis, truth)
+
+
+def test_slow_fade_that_the_encoder_delivers_in_jumps(tmp_path):
+    """A 3 s fade of a flat picture, strongly compressed: x264 holds it still for frames, then jumps a few
+    levels at once. Those jumps are steps of the fade; the cut to the flat picture before it stays a cut."""
+    shots = [Shot(1.5, "near-flat", 0.1, shapes=2), Shot(4.0, "flat-grey", 0.0, shapes=0)]
+    truth = make_video(tmp_path / "slow.mp4", shots, fps=FPS, size=SIZE, crf=30,
+                       closing=Transition("fade_out", 3.0))
+    unguarded = ENGINE.analyze(truth.path, settings=AnalysisSettings(fade_step=-1.0))
+    assert len(unguarded.cuts) > 2, "the encoder no longer delivers this fade in jumps: the test proves nothing"
+    analysis = ENGINE.analyze(truth.path)
+    assert [c.frame for c in analysis.cuts] == truth.cut_frames()
     analysis.cuts = []
     assert_spans(analysis, truth)

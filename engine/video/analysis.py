@@ -166,7 +166,7 @@ def check_frames(path: Path, info: VideoInfo, stats: FrameStats, start: float, e
 
 def measure(info, stats: FrameStats, start: float, end: Optional[float], s: AnalysisSettings) -> VideoAnalysis:
     times = np.asarray(stats.times)
-    cuts = detect_cuts(times, stats.histograms, stats.step, stats.pixel_change, s)
+    cuts = detect_cuts(times, stats.histograms, stats.step, stats.pixel_change, stats.unexplained, s)
     transitions = detect_gradual(times, stats.histograms, stats.step, stats.brightness, cuts, s)
     intervals = np.diff(times)
     span = float(times[-1] - times[0])

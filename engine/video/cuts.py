@@ -6,7 +6,10 @@ well above both an absolute floor and its neighbours (the idea of
 PySceneDetect's AdaptiveDetector), and that does not snap back within two
 frames (a flash). The histograms are dithered (frames.joint_histograms), so a
 fade moves their mass a little every frame: a flat picture whose level drifts
-does not jump from one bin to the next in a single frame.
+does not jump from one bin to the next in a single frame. A frame whose change
+is all gain and offset (a fade's step, which an encoder may deliver in jumps
+on a slow fade) is a cut only if the picture changes a lot (a cut to black or
+between flat colours).
 
 Gradual transitions: the twin-comparison method (Zhang et al. 1993): a run of
 moderate histogram changes whose accumulated change, from the frame before
@@ -23,6 +26,10 @@ from typing import Optional
 import numpy as np
 
 from .settings import DEFAULT_SETTINGS, AnalysisSettings
+
+MOVED = 1.0 / 255  # a mean pixel change under one level: the picture held still
+FADE_CONTEXT = 5  # frames on each side where a fade's other steps are looked for
+MAX_HOLD = 4  # frames an encoder may hold a slowly changing picture still inside a transition
 
 
 @dataclass
@@ -49,12 +56,15 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def detect_cuts(times: np.ndarray, histograms: np.ndarray, step: np.ndarray, pixel_change: np.ndarray,
-                s: AnalysisSettings = DEFAULT_SETTINGS) -> list[Cut]:
-    """`step[i]`: histogram distance of frame i from frame i-1 (0 for the first frame)."""
+                unexplained: np.ndarray, s: AnalysisSettings = DEFAULT_SETTINGS) -> list[Cut]:
+    """`step[i]`: histogram distance of frame i from frame i-1 (0 for the first frame);
+    `unexplained[i]`: the share of frame i's change that a gain and offset per channel does not explain."""
     scores = np.sqrt(step * pixel_change)
     cuts = []
     for i in np.flatnonzero(scores >= s.cut_floor):
         if i == 0:
+            continue
+        if is_fade_step(pixel_change, unexplained, i, s):
             continue
         around = np.r_[scores[max(1, i - s.cut_neighbours):i], scores[i + 1:i + 1 + s.cut_neighbours]]
         if len(around) and scores[i] < s.cut_ratio * around.mean():
@@ -63,6 +73,19 @@ def detect_cuts(times: np.ndarray, histograms: np.ndarray, step: np.ndarray, pix
             continue
         cuts.append(Cut(float(times[i]), int(i), float(scores[i])))
     return cuts
+
+
+def is_fade_step(pixel_change: np.ndarray, unexplained: np.ndarray, i: int, s: AnalysisSettings) -> bool:
+    """A small change that is all gain and offset, next to others like it: one step of a fade, which an
+    encoder may deliver in jumps (holding a slow fade still, then catching up). A lone one is a cut to
+    a flat picture."""
+    def step_like(j):
+        return (pixel_change[j] >= MOVED) & (unexplained[j] <= s.fade_step)
+
+    if pixel_change[i] >= s.flat_cut or not step_like(i):
+        return False
+    around = np.r_[max(1, i - FADE_CONTEXT):i, i + 1:min(len(pixel_change), i + 1 + FADE_CONTEXT)]
+    return bool(step_like(around).any())
 
 
 def is_flash(histograms: np.ndarray, step: np.ndarray, i: int, s: AnalysisSettings) -> bool:
@@ -92,19 +115,31 @@ def blank_colours(brightness: np.ndarray, s: AnalysisSettings) -> np.ndarray:
 def changing_runs(step: np.ndarray, cut_frames: list[int], s: AnalysisSettings) -> list[tuple[int, int]]:
     """Maximal runs of frames whose histogram change, averaged over 5 frames, is at least gradual_step.
 
-    The average bridges the frames where an encoder holds a slowly fading picture still; a run's
-    first and last frames are ones that changed, and a hard cut is never inside a run.
+    Short holds (an encoder keeping a slowly fading picture still for a few frames, then catching up)
+    are left out of the average and belong to the run around them; a run's first and last frames are
+    ones that changed, and a hard cut is never inside a run.
     """
-    smooth = np.convolve(step, np.ones(5) / 5, mode="same")
-    active = smooth >= s.gradual_step
+    holds = [(a, b) for a, b in true_runs(step == 0) if b - a < MAX_HOLD and a > 0 and b < len(step) - 1]
+    counted = np.ones(len(step), bool)
+    for a, b in holds:
+        counted[a:b + 1] = False
+    active = np.zeros(len(step), bool)
+    active[counted] = np.convolve(step[counted], np.ones(5) / 5, mode="same") >= s.gradual_step
+    for a, b in holds:
+        active[a:b + 1] = active[a - 1] and active[b + 1]
     active[cut_frames] = False
-    edges = np.diff(np.r_[False, active, False].astype(np.int8))
     runs = []
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1):
+    for a, b in true_runs(active):
         moved = a + np.flatnonzero(step[a:b + 1] >= s.gradual_step / 2)
         if len(moved):
             runs.append((int(moved[0]), int(moved[-1])))
     return runs
+
+
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each maximal run of True."""
+    edges = np.diff(np.r_[False, flags, False].astype(np.int8))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
 def split_at_blanks(brightness: np.ndarray, blank: np.ndarray, a: int, b: int) -> list[tuple[int, int]]:

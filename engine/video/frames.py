@@ -15,7 +15,7 @@ from .settings import DEFAULT_SETTINGS, AnalysisSettings
 
 BATCH = 32  # frames measured per numpy call: per-call overhead dominated frame-at-a-time
 QUEUED_BATCHES = 3  # batches waiting for the worker before decoding waits: bounds memory
-COLUMNS = ("histograms", "step", "pixel_change", "motion", "brightness", "saturation", "warmth")
+COLUMNS = ("histograms", "step", "pixel_change", "unexplained", "motion", "brightness", "saturation", "warmth")
 
 
 class FrameStats:
@@ -23,6 +23,8 @@ class FrameStats:
 
     histograms: (N, levels**3) uint16 (uint32 for frames over 65,535 pixels) pixel counts of the dithered joint RGB histogram;
     step: histogram distance from the previous frame; pixel_change: mean |RGB_t - RGB_t-1| / 255;
+    unexplained: the share of that change (RMS) left after the best gain and offset per channel
+    (a fade's step is all gain and offset: near 0; a cut's is not, unless it cuts to a flat picture);
     motion: mean |RGB_t - RGB_t-k| / 255 (k = motion_interval); brightness: mean luma 0..1;
     saturation: mean HSV saturation 0..1; warmth: mean (R - B) / 255, -1..1;
     samples: (time, log-chroma histogram) every colour_sample_s.
@@ -93,6 +95,7 @@ class FrameStats:
         columns = {
             "histograms": histograms, "step": step,
             "pixel_change": mean_abs_difference(batch, history[previous]),
+            "unexplained": unexplained_change(batch, history[previous]),
             "motion": mean_abs_difference(batch, history[distant]),
             "brightness": means @ np.array([0.299, 0.587, 0.114], np.float32),
             "saturation": mean_saturation(batch),
@@ -130,6 +133,22 @@ def channel_means(frames: np.ndarray) -> np.ndarray:
     last axis slowly)."""
     pixels = frames.reshape(len(frames), -1, 3).astype(np.float32)
     return np.ones(pixels.shape[1], np.float32) @ pixels / (pixels.shape[1] * 255.0)
+
+
+def unexplained_change(frames: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Per frame, sqrt(residual / change): the squared change from `before` that no per-channel
+    gain-and-offset map of `before` explains, over the whole squared change (0 when nothing changed)."""
+    y = frames.reshape(len(frames), -1, 3).astype(np.float32)
+    x = before.reshape(len(frames), -1, 3).astype(np.float32)
+    n = y.shape[1]
+    mx, my = x.mean(axis=1), y.mean(axis=1)
+    sxx = np.einsum("npc,npc->nc", x, x) - n * mx * mx
+    syy = np.einsum("npc,npc->nc", y, y) - n * my * my
+    sxy = np.einsum("npc,npc->nc", x, y) - n * mx * my
+    fitted = np.where(sxx > n * 0.25, sxy * sxy / np.maximum(sxx, 1e-6), 0.0)  # a flat `before`: offset only
+    residual = np.maximum(syy - fitted, 0.0).sum(axis=1)
+    change = (sxx + syy - 2 * sxy + n * (my - mx) ** 2).sum(axis=1)
+    return np.sqrt(np.where(change > 0, residual / np.maximum(change, 1e-6), 0.0)).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

@@ -29,6 +29,8 @@ class AnalysisSettings:
     cut_ratio: float = 3.0  # cut score over the mean of its neighbours' scores
     cut_neighbours: int = 2  # frames on each side for that mean
     flash_return: float = 0.35  # a frame within 2 of the cut this close (histogram) to the frame before: a flash
+    fade_step: float = 0.3  # a change at most this share unexplained by gain and offset (RMS) may be a fade's step:
+    flat_cut: float = 0.1  # if under this mean pixel change and next to other such steps, it is not a cut
     # gradual transitions (twin comparison)
     gradual_step: float = 0.05  # histogram change per frame that counts as "changing"
     gradual_total: float = 0.45  # accumulated histogram change that makes a run a transition
