@@ -5,6 +5,7 @@ frames, truncated) becomes a CuesmithError naming the file and the problem.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -16,9 +17,8 @@ import numpy as np
 from ..errors import CuesmithError
 
 TRUNCATION_TOLERANCE_S = 1.0
-# FFmpeg's decoder threads: "AUTO" (frame and slice threads) is fastest on an idle multi-core machine;
-# frame threads cost CPU time in synchronisation. Results do not depend on it.
-DECODE_THREADS = "AUTO"
+# FFmpeg's decoder threads; None: chosen per clip by decode_threads(). Results do not depend on it.
+DECODE_THREADS: Optional[str] = None
 
 
 @dataclass
@@ -113,6 +113,17 @@ def display_rotation(stream) -> int:
     return 0  # newer files carry a display matrix instead: read per frame, see frame_rotation()
 
 
+def decode_threads() -> str:
+    """Frame threads ("AUTO") when cores are idle: less wall time, but a fifth more CPU time in
+    synchronisation (bench_video); on a busy machine one decoding thread ("SLICE": slices only) finishes
+    sooner, with the per-frame measures on their own thread beside it."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system
+        return "AUTO"
+    return "AUTO" if load < (os.cpu_count() or 1) - 1 else "SLICE"
+
+
 def frame_rotation(frame) -> int:
     # The frame's rotation is counter-clockwise in FFmpeg's convention; players turn it back.
     return int(round(-getattr(frame, "rotation", 0))) % 360
@@ -131,7 +142,7 @@ def iter_frames(container, path: Path, start: float, end: Optional[float], width
     block edges, averaged away at analysis size; it is a large share of decoding.
     """
     stream = container.streams.video[0]
-    stream.thread_type = DECODE_THREADS
+    stream.thread_type = DECODE_THREADS or decode_threads()
     if fast:
         stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
     origin = stream_seconds(stream.start_time, stream.time_base) or 0.0

@@ -39,6 +39,7 @@ class FrameStats:
         self._next_sample = 0.0
         self._tail: np.ndarray | None = None  # the last motion_interval frames, and their histograms
         self._tail_histograms: np.ndarray | None = None
+        self._tail_pixels: np.ndarray | None = None  # the last frame as float32 (pixels, 3)
         self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-stats")
         self._queued: list[Future] = []
@@ -91,11 +92,14 @@ class FrameStats:
         earlier = histograms[:-1] if self._tail_histograms is None else np.concatenate(
             [self._tail_histograms, histograms[:-1]])
         step = histogram_step(histograms, earlier, first_frame=self._tail_histograms is None)
-        means = channel_means(batch)
+        pixels = batch.reshape(len(batch), -1, 3).astype(np.float32)  # (N, pixels, 3)
+        before = np.concatenate([pixels[:1] if self._tail_pixels is None else self._tail_pixels, pixels[:-1]])
+        ones = np.ones(pixels.shape[1], np.float32)  # sums over pixels as matrix products: numpy reduces a
+        means = ones @ pixels / (len(ones) * 255.0)  # 3-long last axis slowly
         columns = {
             "histograms": histograms, "step": step,
             "pixel_change": mean_abs_difference(batch, history[previous]),
-            "unexplained": unexplained_change(batch, history[previous]),
+            "unexplained": unexplained_change(pixels, before),
             "motion": mean_abs_difference(batch, history[distant]),
             "brightness": means @ np.array([0.299, 0.587, 0.114], np.float32),
             "saturation": mean_saturation(batch),
@@ -107,6 +111,7 @@ class FrameStats:
                          for row, t in zip(sample_rows, sample_times)]
         self._tail = history[-s.motion_interval:]
         self._tail_histograms = histograms[-1:]
+        self._tail_pixels = pixels[-1:]
 
 
 def histogram_step(histograms: np.ndarray, earlier: np.ndarray, first_frame: bool) -> np.ndarray:
@@ -128,23 +133,16 @@ def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (diff.reshape(len(a), -1).sum(axis=1, dtype=np.uint32) / (a[0].size * 255.0)).astype(np.float32)
 
 
-def channel_means(frames: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, 3) mean R, G, B in 0..1 (a matrix product: numpy reduces a 3-long
-    last axis slowly)."""
-    pixels = frames.reshape(len(frames), -1, 3).astype(np.float32)
-    return np.ones(pixels.shape[1], np.float32) @ pixels / (pixels.shape[1] * 255.0)
-
-
-def unexplained_change(frames: np.ndarray, before: np.ndarray) -> np.ndarray:
-    """Per frame, sqrt(residual / change): the squared change from `before` that no per-channel
-    gain-and-offset map of `before` explains, over the whole squared change (0 when nothing changed)."""
-    y = frames.reshape(len(frames), -1, 3).astype(np.float32)
-    x = before.reshape(len(frames), -1, 3).astype(np.float32)
+def unexplained_change(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per frame of (N, pixels, 3) float32 stacks `y` and `x` (the frames before), sqrt(residual / change):
+    the squared change that no per-channel gain-and-offset map of x explains, over the whole squared
+    change (0 when nothing changed)."""
     n = y.shape[1]
-    mx, my = x.mean(axis=1), y.mean(axis=1)
-    sxx = np.einsum("npc,npc->nc", x, x) - n * mx * mx
-    syy = np.einsum("npc,npc->nc", y, y) - n * my * my
-    sxy = np.einsum("npc,npc->nc", x, y) - n * mx * my
+    ones = np.ones(n, np.float32)
+    mx, my = ones @ x / n, ones @ y / n
+    sxx = ones @ (x * x) - n * mx * mx
+    syy = ones @ (y * y) - n * my * my
+    sxy = ones @ (x * y) - n * mx * my
     fitted = np.where(sxx > n * 0.25, sxy * sxy / np.maximum(sxx, 1e-6), 0.0)  # a flat `before`: offset only
     residual = np.maximum(syy - fitted, 0.0).sum(axis=1)
     change = (sxx + syy - 2 * sxy + n * (my - mx) ** 2).sum(axis=1)
