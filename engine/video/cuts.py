@@ -27,10 +27,6 @@ import numpy as np
 
 from .settings import DEFAULT_SETTINGS, AnalysisSettings
 
-MOVED = 1.0 / 255  # a mean pixel change under one level: the picture held still
-FADE_CONTEXT = 5  # frames on each side where a fade's other steps are looked for
-MAX_HOLD = 4  # frames an encoder may hold a slowly changing picture still inside a transition
-
 
 @dataclass
 class Cut:
@@ -80,11 +76,11 @@ def is_fade_step(pixel_change: np.ndarray, unexplained: np.ndarray, i: int, s: A
     encoder may deliver in jumps (holding a slow fade still, then catching up). A lone one is a cut to
     a flat picture."""
     def step_like(j):
-        return (pixel_change[j] >= MOVED) & (unexplained[j] <= s.fade_step)
+        return (pixel_change[j] >= s.held_change) & (unexplained[j] <= s.fade_step)
 
     if pixel_change[i] >= s.flat_cut or not step_like(i):
         return False
-    around = np.r_[max(1, i - FADE_CONTEXT):i, i + 1:min(len(pixel_change), i + 1 + FADE_CONTEXT)]
+    around = np.r_[max(1, i - s.fade_context):i, i + 1:min(len(pixel_change), i + 1 + s.fade_context)]
     return bool(step_like(around).any())
 
 
@@ -119,7 +115,7 @@ def changing_runs(step: np.ndarray, cut_frames: list[int], s: AnalysisSettings) 
     are left out of the average and belong to the run around them; a run's first and last frames are
     ones that changed, and a hard cut is never inside a run.
     """
-    holds = [(a, b) for a, b in true_runs(step == 0) if b - a < MAX_HOLD and a > 0 and b < len(step) - 1]
+    holds = [(a, b) for a, b in true_runs(step == 0) if b - a < s.max_hold and a > 0 and b < len(step) - 1]
     counted = np.ones(len(step), bool)
     for a, b in holds:
         counted[a:b + 1] = False
