@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder (existing files are never replaced)")
     score.add_argument("--variations", type=int, default=1, metavar="N", help="variations, one batch (default 1)")
+    score.add_argument("--keep-best", action="store_true",
+                       help="critique every variation against the clip and keep only the best (critique + soundness)")
     score.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     score.add_argument("--tempo", type=float, metavar="BPM", help="tempo (default: from the motion)")
     score.add_argument("--mode", choices=("major", "minor"), help="mode (default: from the colour)")
@@ -122,7 +124,7 @@ def run_score(args: argparse.Namespace) -> int:
     source = ({"video": str(args.video)} if args.timeline is None else
               {"timeline": str(args.timeline), "rate": args.rate,
                "media_dir": str(args.media_dir) if args.media_dir else None})
-    request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
+    request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations, keep_best=args.keep_best,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
                            top_p=args.top_p, int8=args.int8, stems=not args.no_stems)

@@ -330,3 +330,20 @@ def test_soundness_names_random_notes_from_audio(tmp_path):
     real, noise = (music_facts(render(m)).soundness for m in (song, random_notes(song, rng)))
     assert not real.flagged and noise.flagged, (real, noise)
     assert "voice leading" not in real.facts and set(real.facts) == set(noise.facts)
+
+
+@pytest.mark.slow
+def test_keep_best_keeps_the_variation_the_critique_ranks_first(tmp_path):
+    from cuesmith.engine.cli import parse_args
+    from vmusprod_helpers import shipped_model
+
+    shipped_model()
+    truth = make_video(tmp_path / "clip.mp4", clip_shots(61, n=3), size=(128, 72), fps=24)
+    request = {"video": str(truth.path), "out_dir": str(tmp_path / "out"), "seed": 2, "variations": 3, "stems": False}
+    every = ENGINE.score(request)
+    critiques = [assess(every.analysis, m.song) for m in every.music]
+    kept = ENGINE.score({**request, "keep_best": True})
+    assert len(every.music) == 3 and len(kept.music) == 1
+    assert kept.music[0].song == every.music[rank_variations(critiques)[0]].song
+    args = parse_args(["score", str(truth.path), "--out", str(tmp_path / "o"), "--variations", "3", "--keep-best"])
+    assert args.keep_best and args.variations == 3

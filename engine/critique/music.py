@@ -95,7 +95,8 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
     pitched = [n for p in song.parts if not p.is_drum for n in p.notes]
     key = detect_song_key(song) if pitched else None
     weight = sounding.onset_strength
-    soundness = sound.judge(sound.midi_facts(song, sounding, heard.clarity, duration), sound.density(song, duration))
+    soundness = sound.judge(sound.midi_facts(song, sounding, heard.clarity, duration), sound.density(song, duration),
+                            bars=len(song.bars(song.end_tick)))
     return MusicFacts(
         source=source, kind="midi", duration=round(duration, 4), tempo=rounded(median_tempo(notated)),
         tempo_spread=round(spread(notated), 4), beats=heard_beats(heard, notated),
@@ -194,7 +195,7 @@ def facts_from_audio(audio) -> MusicFacts:
         changes, heard = detect_changes(sounding)
         problems += pulse_problems(heard, sounding.pulse_min)
         harmony = major_share(sounding, heard)
-        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), audio=True)
+        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), audio=True, bars=len(a.beats) / 4)
     tags = [v for k, v in a.tags.items() if k in ("title", "artist", "genre", "album", "comment", "description")]
     levels = np.array(a.loudness_db)
     return MusicFacts(

@@ -98,7 +98,7 @@ def soundness_text(soundness: dict) -> str:
     facts = ", ".join(f"{k} {v:.2f}" for k, v in soundness["facts"].items())
     text = f"The music {soundness['verdict']} (soundness {soundness['score']:.2f}; {facts})."
     if soundness["out"]:
-        text += " Unlike real songs: " + "; ".join(soundness["out"]) + "."
+        text += (" Unlike real songs: " if soundness.get("judged", True) else " ") + "; ".join(soundness["out"]) + "."
     return text
 
 

@@ -13,7 +13,7 @@ Facts (each 0..1, higher = more like music; MIDI unless said):
 - voice leading: the share of steps no wider than `STEP_MAX` semitones in the
   melodic line (the most monophonic part, else the skyline of all parts);
 - density sanity: onsets per second, notes sounding at once and pitch span
-  inside what the POP909 training songs ever do (`SANE`), said in words when not.
+  within twice what the POP909 training songs ever do (`SANE`), said in words when not.
 
 - consonance (voice leading and density sanity): 1 − the share of note pairs
   sounding together a semitone apart (modulo the octave);
@@ -22,15 +22,17 @@ Facts (each 0..1, higher = more like music; MIDI unless said):
 A fact is *out* when it falls below its floor (`FLOORS`: the 1st percentile of
 8-bar excerpts of POP909 songs 001-700, four per song; `tune` prints them; the
 pulse floor is changes.PULSE_MIN). MIDI: the facts, standardised, go through a
-logistic model fitted on those excerpts against their pitch-scrambled and
-random-note versions (foils.py); its threshold flags 2% of the real excerpts.
+logistic model (weights ≤ 0 on every fact) fitted on those excerpts against
+their pitch-scrambled and random-note versions (foils.py); its threshold flags 2% of the real excerpts.
 The music is flagged ("does not sound like music") above it, and the score
 (0..1, for ranking variations) is the model's probability of real music
 relative to the threshold (0.5 there). Audio (no notes: no voice leading or
 consonance; its own floors `AUDIO_FLOORS`, from renders of training songs,
 `tune_audio`): flagged when `FLAG_COUNT` facts are out; score = mean over the
 facts of (value − floor)/(median − floor), clipped to 0..1. Insane density
-always flags.
+always flags. Music shorter than `MIN_BARS` bars (4/4; audio: beats / 4) gets
+its facts and score but no verdict: two-bar cues repeat nothing and have few
+melodic steps, and nothing here was tuned on them.
 """
 from __future__ import annotations
 
@@ -45,10 +47,12 @@ STEP_MAX = 2
 MONOPHONIC = 0.8  # share of single-note onsets that makes a part a melodic line
 # Tuned by `python -m cuesmith.engine.critique.soundness` on POP909 001-700 (see `tune`).
 # 560 8-bar excerpts of songs 1, 6, 11, ... 696 (tune()): the model, thresholded to flag 2% of them,
-# flags 97% of their pitch-scrambled and 100% of their random-note versions.
+# flags 96% of their pitch-scrambled and 100% of their random-note versions. Its weights may not
+# be positive (no fact counts against music for being more music-like): unbounded, it learned that
+# a perfect key fit with a middling chord fit means scrambled, and flagged every in-key V-MusProd cue.
 FLOORS = {"key fit": 0.8, "chord fit": 0.775, "repetition": 0.729, "voice leading": 0.065, "consonance": 0.93, "pulse": PULSE_MIN}
 MEDIANS = {"key fit": 1.0, "chord fit": 0.902, "repetition": 0.868, "voice leading": 0.667, "consonance": 0.982, "pulse": 1.0}
-MODEL = {"means": [0.8757, 0.7359, 0.7662, 0.4548, 0.9132, 0.6952], "scales": [0.1545, 0.1328, 0.1036, 0.1958, 0.0673, 0.4003], "weights": [3.7419, -5.3551, -1.9661, -1.1081, -1.6564, -0.2831], "bias": 3.1148, "threshold": 0.3848}
+MODEL = {"means": [0.8757, 0.7359, 0.7662, 0.4548, 0.9132, 0.6952], "scales": [0.1545, 0.1328, 0.1036, 0.1958, 0.0673, 0.4003], "weights": [0.0, -5.5801, -1.1532, -1.2292, -1.2194, 0.0], "bias": 4.8977, "threshold": 0.6066}
 # Audio (tune_audio: renders of 8-bar excerpts of songs 1, 45, ..., 661; min / median / max):
 # real key fit 0.70/0.74/0.77, chord fit 0.50/0.53/0.59, pulse 0.34/0.96/1.00; random notes key fit
 # 0.60-0.65, chord fit 0.40-0.46, pulse 0.11-0.37; repetition does not tell them apart (0.74-0.98
@@ -57,8 +61,11 @@ MODEL = {"means": [0.8757, 0.7359, 0.7662, 0.4548, 0.9132, 0.6952], "scales": [0
 AUDIO_FLOORS = {"key fit": 0.67, "chord fit": 0.48, "repetition": 0.70, "pulse": AUDIO_PULSE_MIN}
 AUDIO_MEDIANS = {"key fit": 0.738, "chord fit": 0.525, "repetition": 0.887, "pulse": 0.964}
 FLAG_COUNT = 2  # audio facts out that flag the music
+MIN_BARS = 4  # shorter music gets facts and a score but no verdict: the floors and model saw 8 bars
 MIDI_FACTS = ("key fit", "chord fit", "repetition", "voice leading", "consonance", "pulse")
-SANE = {"onsets per second": 30.0, "notes at once": 16, "pitch span": 72}
+# POP909 001-700 (one song in 3, whole songs): at most 5.8 onsets per second, 15 notes at once, a
+# span of 80 semitones; music beyond twice that (an eight-octave span) is not played music.
+SANE = {"onsets per second": 12.0, "notes at once": 30, "pitch span": 96}
 DIATONIC = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], float)
 TRIADS = np.array([np.roll(t, r) for t in ([1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], [1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
                    for r in range(12)], float)
@@ -71,9 +78,12 @@ class Soundness:
     flagged: bool
     score: float  # 0..1
     density: dict[str, float] = field(default_factory=dict)
+    judged: bool = True  # False: too short for a verdict (the facts and score still stand)
 
     @property
     def verdict(self) -> str:
+        if not self.judged:
+            return "is too short to judge as music"
         return "does not sound like music" if self.flagged else "sounds like music"
 
 
@@ -177,8 +187,9 @@ def audio_facts(sounding: Sounding, clarity: float) -> dict[str, float]:
             "repetition": chroma_repetition(sounding.chroma, sounding.frame_s, sounding.grid), "pulse": clarity}
 
 
-def judge(facts: dict[str, float], dens: Optional[dict] = None, audio: bool = False) -> Soundness:
-    """MIDI (`MIDI_FACTS`): flagged by the logistic model; audio: when `FLAG_COUNT` facts are out."""
+def judge(facts: dict[str, float], dens: Optional[dict] = None, audio: bool = False, bars: float = MIN_BARS) -> Soundness:
+    """MIDI (`MIDI_FACTS`): flagged by the logistic model; audio: when `FLAG_COUNT` facts are out.
+    Under `MIN_BARS` bars there is no verdict (insane density still flags)."""
     facts = {k: round(float(v), 3) for k, v in facts.items()}
     floors, medians = (AUDIO_FLOORS, AUDIO_MEDIANS) if audio else (FLOORS, MEDIANS)
     out = [f"{k} {v:.2f} is below {floors[k]:.2f}" for k, v in facts.items() if v < floors[k]]
@@ -193,9 +204,12 @@ def judge(facts: dict[str, float], dens: Optional[dict] = None, audio: bool = Fa
         score, flagged = float(np.mean(parts)), len(out) >= FLAG_COUNT
     if flagged and not out:
         out = ["the facts together are unlike real songs"]
+    judged = bars >= MIN_BARS
+    if not judged:
+        flagged, out = False, [f"{bars:.0f} bars are too few to judge (fewer than {MIN_BARS})"]
     if insane:
         score, flagged = score * 0.5, True
-    return Soundness(facts, out + insane, bool(flagged), round(float(score), 3), dens)
+    return Soundness(facts, out + insane, bool(flagged), round(float(score), 3), dens, judged)
 
 
 # -- tuning ------------------------------------------------------------------------
@@ -229,7 +243,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-4) -> tuple[np.nda
         z = x @ theta[:-1] + theta[-1]
         return float(np.mean(np.logaddexp(0, z) - y * z) + l2 * theta[:-1] @ theta[:-1])
 
-    theta = minimize(loss, np.zeros(x.shape[1] + 1), method="L-BFGS-B").x
+    # monotone: no fact may count against music for being *more* music-like (y = 1 is the foil)
+    bounds = [(None, 0.0)] * x.shape[1] + [(None, None)]
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), method="L-BFGS-B", bounds=bounds).x
     return theta[:-1], float(theta[-1])
 
 
