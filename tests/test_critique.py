@@ -311,10 +311,9 @@ def test_the_engines_cue_for_a_clip_beats_the_same_cue_on_another_clip(tmp_path)
     analyses, cues = [], []
     for seed in range(3):
         truth = make_video(tmp_path / f"cue{seed}.mp4", clip_shots(50 + seed, n=3), size=(128, 72), fps=24)
-        result = ENGINE.score({"video": str(truth.path), "out_dir": str(tmp_path / f"out{seed}"), "seed": seed,
-                               "stems": False})
-        analyses.append(ENGINE.analyze(truth.path))
-        cues.append(result.variations[0].midi)
+        score = ENGINE.score({"video": str(truth.path), "seed": seed, "stems": False})  # in memory
+        analyses.append(score.analysis)
+        cues.append(score.music[0].song)
     for i, cue in enumerate(cues):
         own = assess(analyses[i], cue).rhythm_score
         others = [assess(a, cue).rhythm_score for j, a in enumerate(analyses) if j != i]
