@@ -31,7 +31,7 @@ MAX_REQUEST_FILE = 1 << 20  # bytes of a request .json file
 MAX_BUNDLE = 64  # messages handled from one bundle
 MAX_LIST = 100
 PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job (~10 per second)
-JOB_KINDS = ("score", "critique", "analyze")
+JOB_KINDS = ("score", "critique", "analyze", "describe")
 OPTIONS = ("reply", "token", "priority")
 ERROR_CODES = ("bad_packet", "unknown_address", "bad_arguments", "too_large", "bad_json", "bad_request",
                "unauthorized", "not_found", "internal")
@@ -164,6 +164,7 @@ ADDRESSES = {PREFIX + a.name: a for a in (
     Address("score", (str,)),
     Address("critique", (str,)),
     Address("analyze", (str,)),
+    Address("describe", (str,)),
     Address("cancel", (str,)),
     Address("status", (), (str,)),
     Address("list", (), (int,)),
@@ -492,7 +493,7 @@ class Dispatcher:
         record = self.service.submit(request.name, body, priority=priority, reply_to=reply.key)
         reply.send(PREFIX + "accepted", [request.tag, str(record.id)])
 
-    _score = _critique = _analyze = _submit
+    _score = _critique = _analyze = _describe = _submit
 
     def _cancel(self, request: Request, reply: Channel) -> None:
         job_id = request.args[0]

@@ -38,7 +38,31 @@ class AnalyzeRequest:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest}
+@dataclass
+class DescribeRequest:
+    """Describe a music video for `music` (MIDI or audio); description.json/.md and cuts.otio go to out_dir."""
+    music: str
+    lyrics: str = ""  # .lrc or plain text
+    tags: str = ""  # "ballad, story narrative"
+    out_dir: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DescribeRequest":
+        if values.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise CuesmithError(f"describe request has schema_version {values['schema_version']}; "
+                                f"this cuesmith reads {SCHEMA_VERSION}")
+        if not values.get("music"):
+            raise CuesmithError("a describe request needs the music")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest,
+                 "describe": DescribeRequest}
 
 
 def prepare_request(kind: str, values: Any, job_id: str, output_root: Path) -> dict[str, Any]:
@@ -96,7 +120,7 @@ def type_name(hint: Any) -> str:
 
 def absolute_inputs(request: dict[str, Any]) -> None:
     """Input files made absolute (the engine may restart elsewhere) and checked to exist."""
-    for key in ("video", "music", "timeline"):
+    for key in ("video", "music", "timeline", "lyrics"):
         if request.get(key):
             request[key] = existing_file(request[key])
     for clip in request.get("clips") or []:
