@@ -77,7 +77,7 @@ class PanelWindow(QMainWindow):
         top.addWidget(self.engine_label, 1)
         top.addWidget(self.reconnect)
         for view, name in ((self.jobs, "&Jobs"), (self.result_view, "Re&sult"), (self.regenerate, "Re&generate"),
-                           (self.critique_only, "Cr&itique"), (self.describe_view, "&Describe"),
+                           (self.critique_only, "Cr&itique"), (self.describe_view, "Descri&be"),
                            (self.settings_view, "Se&ttings")):
             self.tabs.addTab(view, name)
         body = QWidget()

@@ -157,7 +157,7 @@ def plan_cuts(analysis: MusicAnalysis) -> list[Cut]:
         step = beats_per_shot(section.energy)
         bar_lines = [i for i in inside if round(float(beats[i]), 4) in downbeats]
         anchor = bar_lines[0] if bar_lines else inside[0]  # shots change on the bar grid where there is one
-        grid = [inside[0]] + [i for i in inside if i > inside[0] and (i - anchor) % step == 0]
+        grid = [inside[0]] + [i for i in inside if i >= inside[0] + 2 and (i - anchor) % step == 0]  # no shot under 2 beats
         for k, beat in enumerate(grid):
             if n == 0 and k == 0:
                 continue  # the first shot starts with the music, not on a cut

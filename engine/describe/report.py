@@ -78,6 +78,7 @@ def cut_timeline(d: Description, fps: float):
         clip = otio.schema.Clip(name=f"shot {i + 1:03d} {section}", media_reference=otio.schema.MissingReference(),
                                 source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
                                                                      otio.opentime.RationalTime(end - start, rate)))
+        clip.metadata["cmx_3600"] = {"reel": f"SHOT{i + 1:03d}"}  # an EDL reel is one word of at most 8 characters
         video.append(clip)
     audio = otio.schema.Track(name="music", kind=otio.schema.TrackKind.Audio)
     span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(edges[-1], rate))
