@@ -109,7 +109,7 @@ def _starts_with_mthd(path: Path) -> bool:
 
 def analyze_song(song: Song, source: str, progress: Optional[Progress] = None,
                  config: SectionConfig = SectionConfig()) -> MusicAnalysis:
-    from ..critique.music import facts_from_song
+    from ..critique.music import facts_from_song, pitch_brightness
     from ..music.inspect import recognized_chords
     from ..music.render import tick_seconds
 
@@ -126,6 +126,8 @@ def analyze_song(song: Song, source: str, progress: Optional[Progress] = None,
         downbeats = regrouped_downbeats(features[:, :12], beats)
     chords = [(c.start, c.end, c.label) for c in (recognized_chords(song) or []) if c.label != "N"]
     velocity = np.array([n.velocity for n, _ in notes], float)
+    pitches = np.array([n.pitch for n, _ in notes], float)
+    pitched = np.array([not p.is_drum for _, p in notes])
     energy_times, energy = midi_energy(starts, velocity, facts.duration)
     drums = sum(p.is_drum for _, p in notes) / max(len(notes), 1)
     report(progress, "analyse music", 0.7)
@@ -141,8 +143,10 @@ def analyze_song(song: Song, source: str, progress: Optional[Progress] = None,
 
     def section_level(start: float, end: float) -> dict:
         inside = (starts >= start) & (starts < end)
+        sounding = inside & pitched
         return {"velocity": float(velocity[inside].mean()) if inside.any() else facts.velocity,
-                "density": len(np.unique(starts[inside])) / max(end - start, 1e-6)}
+                "density": len(np.unique(starts[inside])) / max(end - start, 1e-6),
+                "brightness": pitch_brightness(float(pitches[sounding].mean())) if sounding.any() else facts.brightness}
 
     analysis.sections = build_sections(analysis, features, facts.brightness, section_level, config)
     report(progress, "analyse music", 1.0)
@@ -329,13 +333,28 @@ def build_sections(analysis: MusicAnalysis, features: np.ndarray, brightness: Op
     letter_of = letters(means, config.same_material)
     names = section_names(letter_of, energy, config.quiet)
     sections = []
-    for (start, end), name, letter, level in zip(spans, names, letter_of, energy):
+    for i, ((start, end), name, letter, level) in enumerate(zip(spans, names, letter_of, energy)):
         measured = level_of(start, end)
-        affect = mood_of(analysis.mode, analysis.tempo, brightness, measured.get("lufs"), measured.get("velocity"),
-                         measured["density"])
+        chroma = features[index == i, :12].sum(axis=0) if (index == i).any() else np.zeros(12)
+        own = section_mode(chroma)
+        mode = analysis.mode if own in (None, analysis.mode) else None  # leaning away from the key: in between
+        affect = mood_of(mode, analysis.tempo, measured.get("brightness", brightness),
+                         measured.get("lufs"), measured.get("velocity"), measured["density"])
         sections.append(Section(name, letter, round(start, 4), round(end, 4), round(level, 3),
                                 affect.valence, affect.arousal, affect.label))
     return sections
+
+
+def section_mode(chroma: np.ndarray) -> Optional[str]:
+    """The mode the section's own pitch content leans to (Krumhansl–Kessler profiles); None without notes.
+    A section leaning away from the song's mode (a verse on the relative minor) gets the "unknown" mode value,
+    between major and minor, in its valence."""
+    from ..music.key import KK_MAJOR, KK_MINOR, MODES, key_scores
+
+    if chroma.sum() <= 0 or np.ptp(chroma) < 1e-9:
+        return None
+    mode, _ = np.unravel_index(int(np.argmax(key_scores(chroma, KK_MAJOR, KK_MINOR))), (2, 12))
+    return MODES[mode]
 
 
 def _r(values, digits: int = 4) -> list[float]:

@@ -197,7 +197,7 @@ def build_windows(analysis: MusicAnalysis, cuts: list[Cut], lyrics: Optional[Lyr
         camera_energy = round(0.6 * energy + 0.4 * section.arousal, 3)
         window = Window(i, start, end, section.name, starting, round(energy, 3), trend, round(rate, 2), chords,
                         len(inside(beats)), [round(float(d), 4) for d in inside(downbeats)], "",
-                        shot_for(energy, bool(starting) or i == 0, mv_type, section.name),
+                        shot_for(energy, bool(starting) or i == 0, mv_type, starting[0] if starting else section.name),
                         camera_for(camera_energy), camera_energy, [round(float(c), 4) for c in inside(cut_times)],
                         [line.text for line in lyrics.between(start, end)] if lyrics else [])
         windows.append(window)

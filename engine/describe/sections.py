@@ -9,7 +9,7 @@ down the diagonal of the bars' cosine self-similarity; its peaks at least
 `name_sections`: sections whose mean features agree (cosine ≥ `same_material`)
 share a letter; the repeated letter with the highest energy is the "chorus",
 the most frequent other repeated one the "verse", other repeated material
-"refrain", single sections "bridge" (or "part" in a song without a chorus); a quiet first section is the "intro" and a
+"refrain", a single section that is none of these "bridge" when the song has a chorus, other sections "part"; a quiet first section is the "intro" and a
 quiet last one the "outro". Names are numbered in order ("verse 1", "verse 2").
 """
 from __future__ import annotations
@@ -103,7 +103,9 @@ def section_names(letter_of: list[str], energy: list[float], quiet: float) -> li
     for i in body:
         letter = letter_of[i]
         kinds[i] = ("chorus" if letter == chorus else "verse" if letter == verse
-                    else "refrain" if letter in repeated else "bridge" if chorus else "part")
+                    else "refrain" if letter in repeated else "part")
+    if kinds.count("part") == 1 and chorus:
+        kinds[kinds.index("part")] = "bridge"
     return numbered(kinds)
 
 
