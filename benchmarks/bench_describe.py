@@ -10,6 +10,7 @@ songs: a boundary every 8 bars of the same bar grid.
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -86,7 +87,8 @@ def run(songs=None) -> str:
         lines.append(f"| {name} | {f05:.3f} | {f3:.3f} |")
     lines += ["", f"Time per 3-minute song, MIDI, template prose: median {np.median(seconds):.2f} s "
                   f"(max {np.max(seconds):.2f} s), analysis + description, nothing written."]
-    lines += [audio_timing(), "GGUF prose: no real instruction-tuned GGUF model is available offline on this "
+    lines += [audio_timing(), f"Load average while timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+              "GGUF prose: no real instruction-tuned GGUF model is available offline on this "
               "machine, so the LLM path's time per song is not measured (the tests run it with a tiny random "
               "GGUF, which only exercises the grammar, time limit and fallback)."]
     return "\n".join(lines)

@@ -23,9 +23,10 @@ SCHEMA = "cuesmith.description"
 SCHEMA_VERSION = 1
 WINDOW_S = 2.0
 CUT_EVERY_BEATS = ((0.3, 16), (0.55, 8), (0.8, 4), (1.01, 2))  # (energy below, beats per shot)
-SUBJECTS = {"Live Performance": "the band on stage", "Lyric Video": "the lyric text", "Animation": "the animated characters",
-            "Story Narrative": "the protagonist", "Artistic/Abstract": "abstract shapes and light",
-            "Dance Performance": "the dancers", "Behind-the-Scenes": "the artist at work",
+SUBJECTS = {"Live Performance": "the band on stage", "Lyric Video": "the lyric text",
+            "Animation": "the animated characters", "Story Narrative": "the protagonist",
+            "Artistic/Abstract": "abstract shapes and light", "Dance Performance": "the dancers",
+            "Behind-the-Scenes": "the artist at work",
             "Nature/Scenic": "the landscape", "Static/Dynamic Picture Montage": "the photographs",
             "Cinematic Drama": "the lead actors"}
 
@@ -157,7 +158,8 @@ def plan_cuts(analysis: MusicAnalysis) -> list[Cut]:
         step = beats_per_shot(section.energy)
         bar_lines = [i for i in inside if round(float(beats[i]), 4) in downbeats]
         anchor = bar_lines[0] if bar_lines else inside[0]  # shots change on the bar grid where there is one
-        grid = [inside[0]] + [i for i in inside if i >= inside[0] + 2 and (i - anchor) % step == 0]  # no shot under 2 beats
+        # the section's start, then every `step` beats from its first bar line, no shot shorter than 2 beats
+        grid = [inside[0]] + [i for i in inside if i >= inside[0] + 2 and (i - anchor) % step == 0]
         for k, beat in enumerate(grid):
             if n == 0 and k == 0:
                 continue  # the first shot starts with the music, not on a cut
@@ -197,7 +199,8 @@ def build_windows(analysis: MusicAnalysis, cuts: list[Cut], lyrics: Optional[Lyr
         camera_energy = round(0.6 * energy + 0.4 * section.arousal, 3)
         window = Window(i, start, end, section.name, starting, round(energy, 3), trend, round(rate, 2), chords,
                         len(inside(beats)), [round(float(d), 4) for d in inside(downbeats)], "",
-                        shot_for(energy, bool(starting) or i == 0, mv_type, starting[0] if starting else section.name),
+                        shot_for(energy, bool(starting) or i == 0, mv_type,
+                                 starting[0] if starting else section.name),
                         camera_for(camera_energy), camera_energy, [round(float(c), 4) for c in inside(cut_times)],
                         [line.text for line in lyrics.between(start, end)] if lyrics else [])
         windows.append(window)

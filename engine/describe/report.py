@@ -40,7 +40,8 @@ def markdown(d: Description) -> str:
         lines.append(f"| lyric themes | {', '.join(o.themes)} |")
     if a.problems:
         lines += ["", "**Could not fully analyse:**", *[f"- {p}" for p in a.problems]]
-    lines += ["", "## Sections", "", "| section | from | to | energy | mood | visual idea |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "## Sections", "", "| section | from | to | energy | mood | visual idea |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for s in a.sections:
         lines.append(f"| {s.name} | {clock(s.start)} | {clock(s.end)} | {s.energy:.2f} | {s.mood} | "
                      f"{_cell(d.section_ideas.get(s.name, ''))} |")

@@ -7,11 +7,12 @@ down the diagonal of the bars' cosine self-similarity; its peaks at least
 `min_bars` apart and `prominence` above their surroundings are section starts
 (bar lines, so a boundary is always on a downbeat).
 
-`name_sections`: sections whose mean features agree (cosine ≥ `same_material`)
-share a letter; the repeated letter with the highest energy is the "chorus",
-the most frequent other repeated one the "verse", other repeated material
-"refrain", a single section that is none of these "bridge" when the song has a chorus, other sections "part"; a quiet first section is the "intro" and a
-quiet last one the "outro". Names are numbered in order ("verse 1", "verse 2").
+`letters` and `section_names`: sections whose mean features agree (cosine ≥
+`same_material`) share a letter; the repeated letter with the highest energy is
+the "chorus", the most frequent other repeated one the "verse", other repeated
+material "refrain"; a lone section that is none of these is the "bridge" when
+the song has a chorus, other sections are "part"s; a quiet first section is the
+"intro" and a quiet last one the "outro". Names are numbered in order ("verse 1").
 """
 from __future__ import annotations
 
