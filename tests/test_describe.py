@@ -174,6 +174,27 @@ def test_bad_music_files_exit_2_with_one_line_and_write_nothing(tmp_path, name, 
     assert not out.exists()
 
 
+def test_files_without_music_exit_2_and_a_single_note_is_still_described(tmp_path):
+    import mido
+
+    from cuesmith.engine.music.render import write_wav
+
+    silent = write_wav(np.zeros((44100 * 3, 2), np.float32), tmp_path / "silent.wav", 44100)
+    empty = tmp_path / "no-notes.mid"
+    midi = mido.MidiFile()
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)]))
+    midi.save(empty)
+    for music, reason in ((silent, "silent"), (empty, "no notes")):
+        done = run_cli(music, "--out", tmp_path / "out")
+        assert done.returncode == 2 and reason in done.stderr and not (tmp_path / "out").exists()
+    one = tmp_path / "one.mid"
+    midi.tracks[0] += [mido.Message("note_on", note=60, velocity=80), mido.Message("note_off", note=60, time=480)]
+    midi.save(one)
+    d = describe(one)
+    assert d.analysis.tempo is None and "without a steady beat" in d.overview.text and check_description(d) is None
+    assert_windows_cover(d)
+
+
 @needs_data
 def test_cli_describes_with_lyrics_and_tags(tmp_path):
     from cuesmith.engine.music import pop909
