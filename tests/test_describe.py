@@ -53,6 +53,10 @@ def assert_cuts_on_beats(d):
     assert d.cuts and all(np.min(np.abs(beats - c.time)) < 1e-3 for c in d.cuts)
     assert sorted(c.time for c in d.cuts) == [c.time for c in d.cuts]
     assert [c for w in d.windows for c in w.cuts] == [c.time for c in d.cuts]  # each cut in its window
+    assert [s.start for s in d.shots] == [0.0] + [c.time for c in d.cuts]  # a shot from each cut to the next
+    starts = [s.start for s in d.shots]
+    running = [d.shots[int(np.searchsorted(starts, w.start, "right")) - 1] for w in d.windows]
+    assert all(w.shot.startswith(f"shot {shot.number}: {shot.framing}") for w, shot in zip(d.windows, running))
 
 
 def assert_facts_match(d):
@@ -119,6 +123,8 @@ def test_saved_cuts_import_with_opentimelineio_on_beats(pop909_descriptions, tmp
         cuts = starts[1:]
         assert len(cuts) == len(d.cuts)
         assert all(np.min(np.abs(beats - c)) <= 0.5 / 25 + 1e-6 for c in cuts), path  # on a beat, to the frame
+        if adapter == "otio_json":
+            assert [c.metadata["cuesmith"]["framing"] for c in video.find_clips()] == [s.framing for s in d.shots]
     saved = json.loads(files.json.read_text())
     assert saved["files"]["otio"] == "cuts.otio" and len(saved["windows"]) == len(d.windows)
     assert "## Sections" in files.markdown.read_text()

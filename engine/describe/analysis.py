@@ -115,7 +115,8 @@ def analyze_song(song: Song, source: str, progress: Optional[Progress] = None,
 
     report(progress, "analyse music", 0.1)
     if not any(p.notes for p in song.parts):
-        raise CuesmithError("the MIDI has no notes: there is no music to describe", source if source != "song" else None)
+        raise CuesmithError("the MIDI has no notes: there is no music to describe",
+                            source if source != "song" else None)
     facts = facts_from_song(song, source)
     notes = [(n, p) for p in song.parts for n in p.notes]
     starts = tick_seconds(song, np.array([n.start for n, _ in notes]))

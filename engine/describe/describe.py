@@ -41,6 +41,15 @@ class Cut:
 
 
 @dataclass
+class Shot:
+    number: int  # 1-based, as in cuts.otio
+    start: float
+    end: float
+    section: str  # where it starts
+    framing: str
+
+
+@dataclass
 class Window:
     index: int
     start: float
@@ -54,7 +63,7 @@ class Window:
     beats: int
     downbeats: list[float]
     music: str  # what happens musically
-    shot: str
+    shot: str  # the shot running at the window's start, and those cut to inside it
     camera: str
     camera_energy: float  # 0..1
     cuts: list[float]
@@ -87,6 +96,7 @@ class Description:
     windows: list[Window]
     cuts: list[Cut]
     lyrics: Optional[Lyrics]
+    shots: list[Shot] = field(default_factory=list)  # one per clip of cuts.otio
     section_ideas: dict[str, str] = field(default_factory=dict)  # section name -> visual idea
     prose_source: str = "template"
     prose_note: str = ""
@@ -95,6 +105,7 @@ class Description:
         return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "analysis": self.analysis.to_dict(),
                 "overview": asdict(self.overview), "section_ideas": dict(self.section_ideas),
                 "windows": [asdict(w) for w in self.windows], "cuts": [asdict(c) for c in self.cuts],
+                "shots": [asdict(s) for s in self.shots],
                 "lyrics": asdict(self.lyrics) if self.lyrics else None, "window_seconds": WINDOW_S,
                 "prose_source": self.prose_source, "prose_note": self.prose_note}
 
@@ -137,8 +148,9 @@ def describe_analysis(analysis: MusicAnalysis, lyrics: Optional[Lyrics] = None, 
                         visual_style(analysis.valence, analysis.arousal, analysis.mode, genre), themes,
                         list(reading.other) + ([reading.genre] if reading.genre else []))
     cuts = plan_cuts(analysis)
-    windows = build_windows(analysis, cuts, lyrics, mv_type)
-    description = Description(analysis, overview, windows, cuts, lyrics)
+    shots = plan_shots(analysis, cuts, mv_type)
+    windows = build_windows(analysis, cuts, shots, lyrics)
+    description = Description(analysis, overview, windows, cuts, lyrics, shots)
     template_texts(description)
     return description
 
@@ -182,9 +194,25 @@ def density_word(rate: float) -> str:
     return "sparse" if rate < 2 else "flowing" if rate < 5 else "busy"
 
 
-def build_windows(analysis: MusicAnalysis, cuts: list[Cut], lyrics: Optional[Lyrics], mv_type: str) -> list[Window]:
+def plan_shots(analysis: MusicAnalysis, cuts: list[Cut], mv_type: str) -> list[Shot]:
+    """One shot from each cut to the next; its framing from the energy of its first 2 s, a new scene where a
+    section starts, and the framings of a band taken in turn so consecutive shots differ."""
+    edges = [0.0] + [c.time for c in cuts] + [analysis.duration]
+    shots = []
+    for i, (start, end) in enumerate(zip(edges[:-1], edges[1:])):
+        section = analysis.section_at(start)
+        energy = analysis.energy_between(start, min(start + WINDOW_S, end))
+        new_scene = i == 0 or cuts[i - 1].reason == "section start"
+        shots.append(Shot(i + 1, round(start, 4), round(end, 4), section.name,
+                          shot_for(energy, new_scene, mv_type, section.name, i)))
+    return shots
+
+
+def build_windows(analysis: MusicAnalysis, cuts: list[Cut], shots: list[Shot],
+                  lyrics: Optional[Lyrics]) -> list[Window]:
     beats, downbeats, onsets = (np.array(x) for x in (analysis.beats, analysis.downbeats, analysis.onsets))
     cut_times = np.array([c.time for c in cuts])
+    shot_starts = np.array([s.start for s in shots])
     windows, previous = [], None
     for i, (start, end) in enumerate(window_bounds(analysis.duration)):
         section = analysis.section_at(start)
@@ -197,28 +225,33 @@ def build_windows(analysis: MusicAnalysis, cuts: list[Cut], lyrics: Optional[Lyr
         chords = list(dict.fromkeys(label for a, b, label in analysis.chords if a < end and b > start))
         starting = [s.name for s in analysis.sections if start < s.start < end or (s.start == start and i > 0)]
         camera_energy = round(0.6 * energy + 0.4 * section.arousal, 3)
+        running = shots[int(np.searchsorted(shot_starts, start, side="right")) - 1]
+        following = [s for s in shots if start < s.start < end]
+        shot = f"shot {running.number}: {running.framing}" + "".join(
+            f"; cut to shot {s.number}: {s.framing}" for s in following)
         window = Window(i, start, end, section.name, starting, round(energy, 3), trend, round(rate, 2), chords,
-                        len(inside(beats)), [round(float(d), 4) for d in inside(downbeats)], "",
-                        shot_for(energy, bool(starting) or i == 0, mv_type,
-                                 starting[0] if starting else section.name),
+                        len(inside(beats)), [round(float(d), 4) for d in inside(downbeats)], "", shot,
                         camera_for(camera_energy), camera_energy, [round(float(c), 4) for c in inside(cut_times)],
                         [line.text for line in lyrics.between(start, end)] if lyrics else [])
         windows.append(window)
     return windows
 
 
-def shot_for(energy: float, new_scene: bool, mv_type: str, section: str) -> str:
+FRAMINGS = (  # per energy band, taken in turn
+    ("slow close-up on details around {s}", "wide, still frame of {s}", "soft-focus detail of {s}"),
+    ("medium shot of {s}", "over-the-shoulder view of {s}", "slow pan across {s}"),
+    ("medium close-up of {s} in motion", "low-angle shot of {s}", "tracking shot alongside {s}"),
+    ("tight close-ups and quick inserts of {s}", "dynamic wide of {s} at full tilt", "fast push-in on {s}"),
+)
+
+
+def shot_for(energy: float, new_scene: bool, mv_type: str, section: str, number: int = 0) -> str:
     subject = SUBJECTS.get(mv_type, "the subject")
     if new_scene:
         return (f"new scene for the {section}: wide establishing shot of {subject}" if energy < 0.55
                 else f"new scene for the {section}: bold medium shot of {subject}")
-    if energy < 0.3:
-        return f"slow close-up on details around {subject}"
-    if energy < 0.55:
-        return f"medium shot of {subject}"
-    if energy < 0.8:
-        return f"medium close-up of {subject} in motion"
-    return f"tight close-ups and quick inserts of {subject}"
+    band = 0 if energy < 0.3 else 1 if energy < 0.55 else 2 if energy < 0.8 else 3
+    return FRAMINGS[band][number % 3].format(s=subject)
 
 
 def camera_for(camera_energy: float) -> str:

@@ -78,7 +78,7 @@ def window_music(w) -> str:
 
 
 def window_text(w) -> str:
-    text = f"{clock(w.start)}–{clock(w.end)} {w.music}. Shot: {w.shot}; camera: {w.camera}."
+    text = f"{clock(w.start)}–{clock(w.end)} {w.music}. {w.shot[:1].upper()}{w.shot[1:]}; camera: {w.camera}."
     if w.cuts:
         text += " Cut at " + ", ".join(clock(c) for c in w.cuts) + "."
     if w.lyrics:

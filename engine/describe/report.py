@@ -71,15 +71,16 @@ def cut_timeline(d: Description, fps: float):
     timeline = otio.schema.Timeline(name=f"suggested cuts: {Path(a.source).name}")
     timeline.global_start_time = otio.opentime.RationalTime(0, rate)
     video = otio.schema.Track(name="suggested shots", kind=otio.schema.TrackKind.Video)
-    sections = [c.section for c in d.cuts]
     for i, (start, end) in enumerate(zip(edges[:-1], edges[1:])):
         if end <= start:
             continue
-        section = a.sections[0].name if i == 0 else sections[i - 1]
-        clip = otio.schema.Clip(name=f"shot {i + 1:03d} {section}", media_reference=otio.schema.MissingReference(),
+        shot = d.shots[i]
+        clip = otio.schema.Clip(name=f"shot {shot.number:03d} {shot.section}",
+                                media_reference=otio.schema.MissingReference(),
                                 source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
                                                                      otio.opentime.RationalTime(end - start, rate)))
-        clip.metadata["cmx_3600"] = {"reel": f"SHOT{i + 1:03d}"}  # an EDL reel is one word of at most 8 characters
+        clip.metadata["cmx_3600"] = {"reel": f"SHOT{shot.number:03d}"}  # an EDL reel: one word, at most 8 characters
+        clip.metadata["cuesmith"] = {"framing": shot.framing}
         video.append(clip)
     audio = otio.schema.Track(name="music", kind=otio.schema.TrackKind.Audio)
     span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(edges[-1], rate))
