@@ -85,7 +85,7 @@ class Overview:
     mood_arc: list[str]
     visual_style: str
     themes: list[str]
-    tags: list[str]
+    tags: list[str]  # the user's tags that name neither a genre nor an MV type
     text: str = ""
 
 
@@ -145,8 +145,7 @@ def describe_analysis(analysis: MusicAnalysis, lyrics: Optional[Lyrics] = None, 
         mv_source = "guess"
     overview = Overview(genre, confidence, genre_source, mv_type, mv_source, mv_reason, analysis.mood,
                         analysis.valence, analysis.arousal, [f"{s.name}: {s.mood}" for s in analysis.sections],
-                        visual_style(analysis.valence, analysis.arousal, analysis.mode, genre), themes,
-                        list(reading.other) + ([reading.genre] if reading.genre else []))
+                        visual_style(analysis.valence, analysis.arousal, analysis.mode, genre), themes, reading.other)
     cuts = plan_cuts(analysis)
     shots = plan_shots(analysis, cuts, mv_type)
     windows = build_windows(analysis, cuts, shots, lyrics)

@@ -6,8 +6,7 @@ from typing import Callable
 
 from ..files import unused_path, write_json_atomic
 from ..progress import Progress
-from ..schema import CritiqueRequest
-from .requests import AnalyzeRequest, DescribeRequest
+from ..schema import AnalyzeRequest, CritiqueRequest, DescribeRequest
 
 
 def run_score(engine, request: dict, progress: Progress) -> str:

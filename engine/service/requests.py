@@ -11,30 +11,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from ..errors import CuesmithError
-from ..schema import AnalyzeRequest, CritiqueRequest, ScoreRequest
-
-
-@dataclass
-class DescribeRequest:
-    """Describe a music video for `music` (MIDI or audio); description.json/.md and cuts.otio go to out_dir."""
-    music: str
-    lyrics: str = ""  # .lrc or plain text
-    tags: str = ""  # "ballad, story narrative"
-    out_dir: str = ""
-    schema_version: int = SCHEMA_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "DescribeRequest":
-        if values.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise CuesmithError(f"describe request has schema_version {values['schema_version']}; "
-                                f"this cuesmith reads {SCHEMA_VERSION}")
-        if not values.get("music"):
-            raise CuesmithError("a describe request needs the music")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+from ..schema import AnalyzeRequest, CritiqueRequest, DescribeRequest, ScoreRequest
 
 
 REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest,
