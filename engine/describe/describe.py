@@ -247,8 +247,8 @@ FRAMINGS = (  # per energy band, taken in turn
 def shot_for(energy: float, new_scene: bool, mv_type: str, section: str, number: int = 0) -> str:
     subject = SUBJECTS.get(mv_type, "the subject")
     if new_scene:
-        return (f"new scene for the {section}: wide establishing shot of {subject}" if energy < 0.55
-                else f"new scene for the {section}: bold medium shot of {subject}")
+        return (f"new scene, {section}: wide establishing shot of {subject}" if energy < 0.55
+                else f"new scene, {section}: bold medium shot of {subject}")
     band = 0 if energy < 0.3 else 1 if energy < 0.55 else 2 if energy < 0.8 else 3
     return FRAMINGS[band][number % 3].format(s=subject)
 
