@@ -23,12 +23,14 @@ class Engine:
         self._models: dict = {}
 
     def analyze(self, video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
-                progress: Optional[Progress] = None):
-        """Decode `video` once and measure cuts, motion and colour (times relative to `start`)."""
+                progress: Optional[Progress] = None, settings=None):
+        """Decode `video` once and measure cuts, motion and colour (times relative to `start`);
+        `settings`: an `engine.video.settings.AnalysisSettings` (default: its documented defaults)."""
         from .video.analysis import analyze_cached
+        from .video.settings import DEFAULT_SETTINGS
 
-        return analyze_cached(video, start=start, end=end, progress=progress,
-                              cache_dir=self.cache_dir, use_cache=self.use_cache)
+        return analyze_cached(video, start=start, end=end, progress=progress, cache_dir=self.cache_dir,
+                              use_cache=self.use_cache, settings=settings or DEFAULT_SETTINGS)
 
     def score(self, request=None, progress: Optional[Progress] = None, **values):
         """Score a video or a timeline in memory: a `ScoreRequest`, its dict, or keywords

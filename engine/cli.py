@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+    analyze.add_argument("--with-chroma", action="store_true", help="--json includes the log-chroma histograms")
 
     inspect = sub.add_parser("inspect", help="tempo, key, beats (and chords, parts for MIDI) of a MIDI or audio file")
     inspect.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file (wav, mp3, m4a, ...)")
@@ -161,7 +162,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             args.video, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
-    return show(analysis, args.json)
+    return show(analysis.including_chroma() if args.with_chroma else analysis, args.json)
 
 
 @command("inspect")

@@ -243,7 +243,8 @@ class ScoreResult:
     def from_dict(cls, values: dict) -> "ScoreResult":
         _check_version(values, "score result")
         kept = _known(cls, values)
-        kept["request"] = ScoreRequest.from_dict(values["request"])
+        # not validated: what ran is read back even where its family is not registered (a panel, a host)
+        kept["request"] = ScoreRequest(**_known(ScoreRequest, values["request"]))
         kept["variations"] = [VariationResult(**_known(VariationResult, v)) for v in values["variations"]]
         if values.get("placement"):
             kept["placement"] = Placement.from_dict(values["placement"])
