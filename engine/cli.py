@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     critique.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     critique.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
 
+    describe = sub.add_parser("describe", help="a music-video description of a piece of music, and cuts on its beats")
+    describe.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file")
+    describe.add_argument("--lyrics", type=Path, metavar="FILE", help="lyrics: .lrc with times, or plain text")
+    describe.add_argument("--tags", default="", metavar="TEXT", help='genre / MV type / other tags, e.g. "ballad, story narrative"')
+    describe.add_argument("--llm", type=Path, metavar="MODEL.gguf", help="write the prose with this local GGUF model")
+    describe.add_argument("--fps", type=float, default=30.0, help="frame rate of cuts.otio/cuts.edl (default 30)")
+    describe.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="write description.json/.md and cuts.otio/.edl here (existing files are never replaced)")
+
     score = sub.add_parser("score", help="MIDI (chords, melody, accompaniment) and stems for a video clip")
     score.add_argument("video", type=Path, nargs="?")
     score.add_argument("--timeline", type=Path, metavar="FILE",
@@ -203,6 +212,25 @@ def run_critique(args: argparse.Namespace) -> int:
 
         json_path, md_path = write_critique(result, args.out)
         print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@command("describe")
+def run_describe(args: argparse.Namespace) -> int:
+    from .api import Engine
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CuesmithError("exists and is not a folder", args.out)
+    if not 1.0 <= args.fps <= 240.0:
+        raise CuesmithError(f"--fps must be 1..240, got {args.fps:g}")
+    bar = TerminalProgress()
+    try:
+        description = Engine().describe(args.music, lyrics=args.lyrics, tags=args.tags, llm=args.llm, progress=bar)
+    finally:
+        bar.close()
+    files = description.save(args.out, fps=args.fps)
+    print(description.summary())
+    print("wrote " + ", ".join(str(p) for p in (files.json, files.markdown, files.otio, files.edl) if p))
     return 0
 
 

@@ -93,7 +93,8 @@ def shot_labels(analysis) -> list[str]:
 
 def music_affect(music) -> Affect:
     mode = {"major": 1.0, "minor": 0.0}.get(music.mode or "", 0.5)
-    harmony = music.harmony_major if music.harmony_major is not None else mode
+    harmony = getattr(music, "harmony_major", None)  # callers may give only the older fields
+    harmony = mode if harmony is None else harmony
     tempo = clip01(((music.tempo or 90.0) - 60.0) / 80.0)
     register = music.brightness if music.brightness is not None else 0.5
     if music.loudness_lufs is not None:

@@ -73,9 +73,10 @@ def music_facts(source: Union[str, Path, Song], title: str = "") -> MusicFacts:
         from ..music.midi_io import read_midi
 
         return facts_from_song(read_midi(path), str(path))
-    from ..music.audio import load_audio
+    from ..music.audio import analyze_audio, load_audio
 
-    return facts_from_audio(load_audio(path))
+    audio = load_audio(path)
+    return facts_from_audio(analyze_audio(audio), audio)
 
 
 # -- MIDI ----------------------------------------------------------------------
@@ -180,17 +181,18 @@ def centroid_brightness(hz: float) -> float:
 
 # -- audio ---------------------------------------------------------------------
 
-def facts_from_audio(audio) -> MusicFacts:
-    from ..music.audio import analyze_audio
-
-    a = analyze_audio(audio)
+def facts_from_audio(a, audio=None) -> MusicFacts:
+    """Facts from `a` (music.audio.AudioAnalysis); the change detectors and soundness facts also need
+    the samples (`audio`, a music.audio.Audio): without them there are no changes and no soundness."""
     problems = []
     if a.silent:
         problems.append("the audio is silent: no onsets, beats, key or loudness")
     elif not a.beats:
         problems.append("no beat was found in the audio (too few onsets)")
     changes, heard, harmony, soundness = [], Pulse(0.0, 0.0, np.zeros(0)), None, None
-    if a.beats and len(a.onsets) >= 4:
+    if audio is None and not a.silent:
+        problems.append("no samples were given with the audio analysis: no changes or soundness facts")
+    elif a.beats and len(a.onsets) >= 4:
         sounding = audio_sounding(audio, a)
         changes, heard = detect_changes(sounding)
         problems += pulse_problems(heard, sounding.pulse_min)

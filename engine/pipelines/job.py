@@ -129,7 +129,7 @@ def critique_music(analysis, music: Music, progress: Optional[Progress]):
     Song, else of its audio."""
     from ..critique import assess
     from ..critique.music import facts_from_audio
-    from ..music.audio import audio_from_samples
+    from ..music.audio import analyze_audio, audio_from_samples
 
     report(progress, "critique", 0.0)
     if music.song is not None:
@@ -137,7 +137,8 @@ def critique_music(analysis, music: Music, progress: Optional[Progress]):
     else:
         mix = music.audio_mix()
         mono = mix.mean(axis=1) if mix.ndim == 2 else mix
-        critique = assess(analysis, facts_from_audio(audio_from_samples(mono, music.sample_rate)))
+        audio = audio_from_samples(mono, music.sample_rate)
+        critique = assess(analysis, facts_from_audio(analyze_audio(audio), audio))
     report(progress, "critique", 1.0)
     return critique
 
