@@ -166,7 +166,7 @@ def beat_phase(analysis, facts: MusicFacts) -> Optional[float]:
     edits = [t for t in edit_times(analysis) if t <= facts.duration]
     if not edits:
         return None
-    beats = np.asarray(facts.beats)
+    beats = np.asarray(facts.heard_beats)
     if not facts.pulse_heard or len(beats) < 2:
         return 0.0
     position = beat_positions(np.asarray(edits), beats)

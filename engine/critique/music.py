@@ -32,7 +32,7 @@ class MusicFacts:
     duration: float
     tempo: Optional[float]  # BPM; None when no beat was found
     tempo_spread: float  # IQR of beat intervals over the median: 0 for a steady tempo
-    beats: list[float]
+    beats: list[float]  # MIDI: from the tempo map and metre; audio: the tracker's
     downbeats: list[float]
     onsets_per_second: float
     changes: list[Change]  # novelty peaks on the heard beat grid (changes.py)
@@ -47,6 +47,7 @@ class MusicFacts:
     title: str = ""
     tags: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be measured, in words
+    heard_beats: list[float] = field(default_factory=list)  # `beats` moved by the phase the onsets show
     pulse_clarity: float = 0.0  # 0..1: how firmly onsets sit on the beat grid (changes.pulse)
     pulse_heard: bool = False  # clarity at or above the floor (MIDI and audio floors differ)
     beat_phase: float = 0.0  # beats the heard grid lies after the notated/tracked one
@@ -100,7 +101,8 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
                             bars=len(song.bars(song.end_tick)))
     return MusicFacts(
         source=source, kind="midi", duration=round(duration, 4), tempo=rounded(median_tempo(notated)),
-        tempo_spread=round(spread(notated), 4), beats=heard_beats(heard, notated),
+        tempo_spread=round(spread(notated), 4), beats=[round(float(b), 4) for b in notated],
+        heard_beats=heard_beats(heard, notated),
         downbeats=[round(d, 4) for d in downbeats],
         onsets_per_second=round(len(sounding.onset_times) / max(duration, 1e-6), 3),
         changes=changes, key=key.name if key else None,
@@ -202,7 +204,7 @@ def facts_from_audio(a, audio=None) -> MusicFacts:
     levels = np.array(a.loudness_db)
     return MusicFacts(
         source=a.path, kind="audio", duration=a.duration, tempo=a.tempo, tempo_spread=a.tempo_spread,
-        beats=heard_beats(heard, np.array(a.beats)), downbeats=list(a.downbeats),
+        beats=list(a.beats), heard_beats=heard_beats(heard, np.array(a.beats)), downbeats=list(a.downbeats),
         onsets_per_second=round(len(a.onsets) / max(a.duration, 1e-6), 3),
         changes=changes, key=a.key, mode=a.mode, loudness_lufs=a.loudness_lufs,
         brightness=None if a.silent else round(centroid_brightness(a.brightness_hz), 3), velocity=None,
