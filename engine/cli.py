@@ -24,6 +24,7 @@ ROOM_COMMANDS = {
     "send": ("cuesmith.plugin_bridge.client", "send one request to a running engine and print its replies"),
     "hosts": ("cuesmith.plugin_bridge.hosts", "install the Resolve, Premiere, Reaper and Ableton scripts"),
     "panel": ("cuesmith.gui.panel", "open the side panel (PyQt6)"),
+    "codec": ("cuesmith.engine.codec.cli", "encode audio to codec tokens, or decode tokens to a WAV"),
 }
 
 

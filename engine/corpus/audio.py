@@ -371,7 +371,8 @@ def build(variants: list[Variant], config: CorpusConfig = CorpusConfig(), root: 
 def load_excerpts(split: str, root: Optional[Path] = None) -> list[Excerpt]:
     """Every excerpt of `split` in the cache, by id."""
     folder = corpus_dir(root) / split
-    return [Excerpt.load(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    paths = sorted(p for p in folder.glob("*.json") if p.suffixes == [".json"]) if folder.is_dir() else []
+    return [Excerpt.load(p) for p in paths]
 
 
 def parse_song_range(text: str) -> list[int]:
