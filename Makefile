@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cuesmith-installed
 DEMO   := out/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench corpus clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+# the audio corpus (POP909 renders, 30 s each) and paired videos, into the user cache (issue 15)
+corpus: setup
+	$(BIN)/python -m cuesmith.engine.corpus build --songs 1-800 --per-song 1 --video
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
