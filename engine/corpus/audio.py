@@ -25,6 +25,7 @@ cache is not rendered again.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -292,10 +293,22 @@ def synthesize(song: Song, soundfont: str, sample_rate: int) -> np.ndarray:
     if SOUNDFONTS[soundfont][1] == "fluidsynth":
         stereo = _fluidsynth(song, path, sample_rate)
     else:
-        from ..music.render import _render
+        from ..music.render import render_length, synthesize_parts
 
-        stereo = _render(song, path, sample_rate, None, workers=1).mix
+        parts = [p for p in song.parts if p.notes]
+        stems = synthesize_parts(_loaded_synth(path, sample_rate), parts, song, render_length(song, sample_rate),
+                                 sample_rate, workers=1)
+        stereo = np.sum(stems, axis=0)
     return np.ascontiguousarray(stereo.mean(axis=1), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_synth(path: Path, sample_rate: int):
+    """A TinySoundFont synth kept between excerpts: loading an .sf3 (decoding its
+    Ogg samples) costs more CPU than rendering a 30 s excerpt."""
+    from ..music.render import load_synth
+
+    return load_synth(path, sample_rate)
 
 
 def _fluidsynth(song: Song, soundfont: Path, sample_rate: int) -> np.ndarray:
