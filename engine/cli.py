@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+    analyze.add_argument("--with-chroma", action="store_true", help="--json includes the log-chroma histograms")
 
     inspect = sub.add_parser("inspect", help="tempo, key, beats (and chords, parts for MIDI) of a MIDI or audio file")
     inspect.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file (wav, mp3, m4a, ...)")
@@ -117,34 +118,29 @@ def run_score(args: argparse.Namespace) -> int:
 
     if (args.video is None) == (args.timeline is None):
         raise CuesmithError("give a VIDEO or --timeline FILE (one of them)")
-    source = {"video": str(args.video)} if args.timeline is None else timeline_source(args)
+    if args.timeline is not None and (args.start is not None or args.end is not None):
+        raise CuesmithError("--start/--end apply to a VIDEO; a timeline's clips carry their own ranges")
+    source = ({"video": str(args.video)} if args.timeline is None else
+              {"timeline": str(args.timeline), "rate": args.rate,
+               "media_dir": str(args.media_dir) if args.media_dir else None})
     request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
                            top_p=args.top_p, int8=args.int8, stems=not args.no_stems)
     bar = TerminalProgress()
     try:
-        result = Engine(model_dir=args.models).score(request.validate(), progress=bar)
+        engine = Engine(model_dir=args.models)
+        result = engine.save(engine.score(request.validate(), progress=bar), progress=bar)
     finally:
         bar.close()
     print(result.summary())
     print(f"wrote {result.result_json}")
     if args.timeline is not None:
-        from ..plugin_bridge.timeline import write_scored_timeline
+        from .timeline import write_scored_timeline
 
         written = write_scored_timeline(args.timeline, result, args.out, media_dir=args.media_dir, rate=args.rate)
         print(f"wrote {written}")
     return 0
-
-
-def timeline_source(args: argparse.Namespace) -> dict:
-    """The clips of --timeline (read, media found) for a ScoreRequest; --start/--end do not apply."""
-    from ..plugin_bridge.timeline import read_timeline
-
-    if args.start is not None or args.end is not None:
-        raise CuesmithError("--start/--end apply to a VIDEO; a timeline's clips carry their own ranges")
-    timeline = read_timeline(args.timeline, media_dir=args.media_dir, rate=args.rate)
-    return {"clips": timeline.clip_dicts(), "timeline": str(args.timeline)}
 
 
 @command("analyze")
@@ -158,7 +154,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             args.video, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
-    return show(analysis, args.json)
+    return show(analysis.including_chroma() if args.with_chroma else analysis, args.json)
 
 
 @command("inspect")
