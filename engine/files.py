@@ -49,7 +49,7 @@ def regular_file(path: str | Path, kind: str = "file") -> Path:
         raise CuesmithError(f"cannot read ({error.strerror or error})", path) from None
     if stat.S_ISREG(mode):
         return path
-    what = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+    what = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
             else "not a regular file")
     raise CuesmithError(f"is {what}, not a {kind}", path, f"give a {kind} on disk")
