@@ -220,7 +220,8 @@ def run_critique(args: argparse.Namespace) -> int:
     if args.out:
         from .critique import write_critique
 
-        json_path, md_path = write_critique(result, args.out)
+        with undone_on_failure():  # not critique.json without its critique.md
+            json_path, md_path = write_critique(result, args.out)
         print(f"wrote {json_path} and {md_path}")
     return 0
 

@@ -150,3 +150,12 @@ def test_temporaries_of_a_killed_run_are_swept(cli, clip, tmp_path):
     assert not stale.exists()
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert (out / "analysis.json").is_file()
+
+
+def test_critique_into_a_full_folder_leaves_neither_file(cli, tmp_path):
+    clip = make_video(tmp_path / "clip.mp4", [Shot(1.5, "warm", 0.3), Shot(1.5, "cold", 0.8)], size=(160, 90),
+                      audio=True).path
+    with tiny_filesystem(tmp_path / "disk", "4k") as disk:  # one page: critique.json (~4 KB), not the .md
+        error = one_line_error(run(cli, "critique", clip, "--out", disk))
+        assert "No space left on device" in error, error
+        assert files_under(disk) == []
