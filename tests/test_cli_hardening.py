@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import mido
 import pytest
 
 from bridge_helpers import short_clip
+from disk_helpers import files_under, tiny_filesystem
 from media import Shot, make_video
 
 
@@ -24,25 +24,6 @@ def one_line_error(done) -> str:
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
     return done.stderr
-
-
-def files_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-
-
-@contextmanager
-def tiny_filesystem(folder: Path, size: str, read_only: bool = False):
-    """A real tmpfs of `size` mounted on `folder` (a full or read-only disk, not a simulation)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    options = f"size={size},mode=0777" + (",ro" if read_only else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ a symlink after the job was accepted does not lead the job's writes outside the 
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from bridge_helpers import running_engine, short_clip
 from media import Shot, make_video
-from test_cli_hardening import files_under, tiny_filesystem
+from disk_helpers import files_under, tiny_filesystem
 
 
 @pytest.fixture(scope="module")
