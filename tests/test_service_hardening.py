@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bridge_helpers import running_engine, short_clip
-from media import Shot, make_video
 from disk_helpers import files_under, tiny_filesystem
+from media import Shot, make_video
 
 
 @pytest.fixture(scope="module")
