@@ -33,11 +33,11 @@ def run() -> str:
     clip = make_video(folder / "clip.mp4", [Shot(1.4, "warm", 0.3), Shot(1.6, "cold", 0.8)]).path
     request = {"video": str(clip), "stems": False}
 
-    cold = [timed(lambda i=i: Engine(use_cache=False).score({**request, "out_dir": str(folder / f"cold{i}")}))
+    cold = [timed(lambda i=i: Engine(use_cache=False).score_and_save({**request, "out_dir": str(folder / f"cold{i}")}))
             for i in range(JOBS)]
     engine = Engine(use_cache=False)
-    engine.score({**request, "out_dir": str(folder / "warmup")})
-    direct = [timed(lambda i=i: engine.score({**request, "out_dir": str(folder / f"direct{i}")}))
+    engine.score_and_save({**request, "out_dir": str(folder / "warmup")})
+    direct = [timed(lambda i=i: engine.score_and_save({**request, "out_dir": str(folder / f"direct{i}")}))
               for i in range(JOBS)]
     service = JobService(folder / "journal.sqlite", folder / "root", engine=engine)
     service.start()

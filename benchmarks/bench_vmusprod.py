@@ -43,7 +43,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     import torch
 
     from cuesmith.exporters.onnx_export import load_checkpoint
-    from cuesmith.engine.runtime.decode import DECODER_THREADS
+    from cuesmith.engine.pipelines.vmusprod.decode import DECODER_THREADS
     from cuesmith.engine.runtime.sessions import open_session
 
     manifest = json.loads((MODEL / "manifest.json").read_text())
@@ -114,7 +114,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
             f"memory {memory_len} tokens. Step: one token with {STEP_PREFIX} already decoded (median). "
             f"Clip: {CLIP_STEPS} steps from an empty cache (≈ a 30 s clip's accompaniment). "
             f"Baseline: the faster torch eager with KV cache ({baseline}), same weights, same run. "
-            "The runtime opens decoder sessions with 1 intra-op thread (engine/runtime/decode.py). "
+            "The runtime opens decoder sessions with 1 intra-op thread (engine/pipelines/vmusprod/decode.py). "
             "Goal: ORT fp32 ≥ 4× the baseline.", "",
             "| backend | step ms | vs baseline | clip ms | vs baseline |", "| --- | --- | --- | --- | --- |", *rows]
 
@@ -146,11 +146,13 @@ def end_to_end() -> list[str]:
                 return [f"end to end failed: {done.stderr.strip()}"]
         engine = Engine(cache_dir=tmp / "cache2")
         request = {"video": str(clip), "out_dir": str(tmp / "warm0"), "stems": False}
-        engine.score(request)  # loads the sessions and fills the analysis cache
-        warm = {}
+        engine.score_and_save(request)  # loads the sessions and fills the analysis cache
+        warm, in_memory = {}, {}
         for stems in (False, True):
             t = time.perf_counter()
-            result = engine.score({**request, "out_dir": str(tmp / f"warm{stems}"), "stems": stems})
+            score = engine.score({**request, "out_dir": str(tmp / f"warm{stems}"), "stems": stems})
+            in_memory[stems] = time.perf_counter() - t
+            result = engine.save(score)
             warm[stems] = time.perf_counter() - t
         parts = ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items())
         return ["End to end on a 30 s 1280×720 H.264 clip (5 shots, 4 cuts), 1 variation. Cold: a new "
@@ -158,7 +160,9 @@ def end_to_end() -> list[str]:
                 "process (sessions loaded, analysis cached). Goal: warm under 3 s.", "",
                 "| run | MIDI only, s | MIDI + stems, s |", "| --- | --- | --- |",
                 f"| cold (CLI) | {cold[False]:.2f} | {cold[True]:.2f} |",
-                f"| warm (Engine) | {warm[False]:.2f} | {warm[True]:.2f} |", "",
+                f"| warm (Engine) | {warm[False]:.2f} | {warm[True]:.2f} |",
+                f"| of which in memory (Engine.score, before save) | {in_memory[False]:.2f} | {in_memory[True]:.2f} |",
+                "",
                 f"Warm run with stems, seconds per step: {parts}."]
 
 
@@ -205,7 +209,7 @@ def quality(n_songs: int = 100, bars: int = 16, seed: int = 0) -> tuple[list[str
     for i, number in enumerate(list(VALID_SONGS)[:n_songs]):
         plan, song = validation_plan(number, bars)
         real.append(quality_metrics(song))
-        ours.append(quality_metrics(model.generate(plan, variations=1, seed=seed + i).songs[0]))
+        ours.append(quality_metrics(model.generate_stages(plan, variations=1, seed=seed + i).songs[0]))
     seconds = time.perf_counter() - t
     mean = {"Real (ours, 701-800 first bars)": _mean(real), "V-MusProd ONNX (ours)": _mean(ours)}
     rows = []

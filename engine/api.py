@@ -19,7 +19,7 @@ class Engine:
                  model_dir: Optional[Path] = None):
         self.cache_dir = cache_dir
         self.use_cache = use_cache
-        self.model_dir = model_dir  # a vmusprod model folder; None: the model store's search path
+        self.model_dir = model_dir  # a model folder; None: each family's model store search path
         self._models: dict = {}
 
     def analyze(self, video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
@@ -30,30 +30,58 @@ class Engine:
         return analyze_cached(video, start=start, end=end, progress=progress,
                               cache_dir=self.cache_dir, use_cache=self.use_cache)
 
-    def score(self, request, progress: Optional[Progress] = None):
-        """Score a video: a `ScoreRequest` (or its dict) in, a `ScoreResult` out; files in request.out_dir."""
-        from .pipelines.job import run_score
-        from .schema import ScoreRequest
+    def score(self, request=None, progress: Optional[Progress] = None, **values):
+        """Score a video or a timeline in memory: a `ScoreRequest`, its dict, or keywords
+        (`engine.score(video="x.mp4", seed=3)`) in, a `Score` (plan, music, critique, placement) out.
+        Writes nothing: `save` does."""
+        from .pipelines.job import score
+        from .schema import ScoreRequest, coerce
 
-        if isinstance(request, dict):
-            request = ScoreRequest.from_dict(request)
-        return run_score(request, lambda v, s, e, p: self.analyze(v, start=s, end=e, progress=p),
-                         self.vmusprod, progress)
+        return score(coerce(ScoreRequest, request, **values),
+                     lambda v, s, e, p: self.analyze(v, start=s, end=e, progress=p), self.model, progress)
 
-    def vmusprod(self, int8: bool = False):
-        """The V-MusProd runners, loaded once per Engine (warm runs skip session start-up)."""
-        from .pipelines.vmusprod import VMusProd
+    def save(self, score, out_dir: str | Path | None = None, progress: Optional[Progress] = None):
+        """Write a `Score` (MIDI, stems, critique, result.json) to out_dir (default: its request's);
+        returns the `ScoreResult` written to result.json."""
+        from .pipelines.job import save
 
-        if int8 not in self._models:
-            self._models[int8] = VMusProd(self.model_dir, int8=int8)
-        return self._models[int8]
+        return save(score, out_dir, progress)
 
-    def critique(self, video: str | Path, music: str | Path | None = None, out_dir: Optional[Path] = None,
+    def score_and_save(self, request=None, progress: Optional[Progress] = None, **values):
+        """`save(score(...))`: the files of a score request in its out_dir; returns the `ScoreResult`."""
+        return self.save(self.score(request, progress, **values), progress=progress)
+
+    def model(self, family: str = "vmusprod", int8: bool = False):
+        """A family's loaded model, once per Engine (warm runs skip session start-up). `model_dir` goes to
+        every family."""
+        from .pipelines import load_family
+
+        if (family, int8) not in self._models:
+            self._models[family, int8] = load_family(family, self.model_dir, int8=int8)
+        return self._models[family, int8]
+
+    def timeline(self, request=None, **values):
+        """The clips of a timeline file: a `TimelineRequest`, its dict or keywords in, a `Timeline` out."""
+        from .schema import TimelineRequest, coerce
+        from .timeline import read_timeline
+
+        request = coerce(TimelineRequest, request, **values)
+        return read_timeline(request.timeline, media_dir=request.media_dir, rate=request.rate)
+
+    def critique(self, video=None, music: str | Path | None = None, out_dir: Optional[Path] = None,
                  notes: str = "", llm: str | Path | None = None, start: Optional[float] = None,
                  end: Optional[float] = None, progress: Optional[Progress] = None):
         """Critique `music` (MIDI, audio, a Song; default: the clip's own audio track) against `video`.
-        With `out_dir`, writes critique.json and critique.md there. `llm`: a GGUF model for the prose
-        (default: "llm_model" in the config file, else the template)."""
+        `video` may also be a `CritiqueRequest` or its dict. With `out_dir`, writes critique.json and
+        critique.md there. `llm`: a GGUF model for the prose (default: "llm_model" in the config file,
+        else the template)."""
+        if video is None or isinstance(video, dict) or hasattr(video, "to_dict"):
+            from .schema import CritiqueRequest, coerce
+
+            request = coerce(CritiqueRequest, video)
+            video, music, notes = request.video, music or request.music or None, notes or request.notes
+            start, end = request.start if start is None else start, request.end if end is None else end
+            out_dir = out_dir or request.out_dir or None
         from .critique import apply_llm, assess, write_critique
         from .critique.music import music_facts
         from .errors import CuesmithError

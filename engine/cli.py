@@ -117,7 +117,11 @@ def run_score(args: argparse.Namespace) -> int:
 
     if (args.video is None) == (args.timeline is None):
         raise CuesmithError("give a VIDEO or --timeline FILE (one of them)")
-    source = {"video": str(args.video)} if args.timeline is None else timeline_source(args)
+    if args.timeline is not None and (args.start is not None or args.end is not None):
+        raise CuesmithError("--start/--end apply to a VIDEO; a timeline's clips carry their own ranges")
+    source = ({"video": str(args.video)} if args.timeline is None else
+              {"timeline": str(args.timeline), "rate": args.rate,
+               "media_dir": str(args.media_dir) if args.media_dir else None})
     request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
@@ -126,9 +130,10 @@ def run_score(args: argparse.Namespace) -> int:
     out_existed = args.out.exists()
     try:
         with undone_on_failure():  # a failed score leaves none of its files
-            result = Engine(model_dir=args.models).score(request.validate(), progress=bar)
+            engine = Engine(model_dir=args.models)
+            result = engine.save(engine.score(request.validate(), progress=bar), progress=bar)
             if args.timeline is not None:
-                from ..plugin_bridge.timeline import write_scored_timeline
+                from .timeline import write_scored_timeline
 
                 written = write_scored_timeline(args.timeline, result, args.out, media_dir=args.media_dir,
                                                 rate=args.rate)
@@ -150,16 +155,6 @@ def remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def timeline_source(args: argparse.Namespace) -> dict:
-    """The clips of --timeline (read, media found) for a ScoreRequest; --start/--end do not apply."""
-    from ..plugin_bridge.timeline import read_timeline
-
-    if args.start is not None or args.end is not None:
-        raise CuesmithError("--start/--end apply to a VIDEO; a timeline's clips carry their own ranges")
-    timeline = read_timeline(args.timeline, media_dir=args.media_dir, rate=args.rate)
-    return {"clips": timeline.clip_dicts(), "timeline": str(args.timeline)}
 
 
 @command("analyze")

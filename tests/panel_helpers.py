@@ -41,7 +41,7 @@ def scored(tmp_path_factory):
     folder = tmp_path_factory.mktemp("panel-score")
     shots = [Shot(2.3, "warm", 0.3), Shot(1.7, "cold", 0.8), Shot(2.6, "forest", 0.2)]
     truth = make_video(folder / "clip.mp4", shots, size=(320, 180))
-    result = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(folder / "out"),
+    result = Engine(use_cache=False).score_and_save({"video": str(truth.path), "out_dir": str(folder / "out"),
                                             "seed": 3, "variations": 2, "stems": True})
     return truth, result
 

@@ -18,7 +18,7 @@ def scored(tmp_path_factory):
     folder = tmp_path_factory.mktemp("score")
     shots = [Shot(2.3, "warm", 0.3), Shot(1.7, "cold", 0.8), Shot(2.6, "forest", 0.2)]
     truth = make_video(folder / "clip.mp4", shots)
-    result = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(folder / "out"),
+    result = Engine(use_cache=False).score_and_save({"video": str(truth.path), "out_dir": str(folder / "out"),
                                             "seed": 3, "stems": False})
     return truth, result, folder / "out"
 
@@ -45,7 +45,7 @@ def test_score_writes_its_critique(scored):
 def test_a_second_score_keeps_the_first_critique(scored, tmp_path):
     truth, result, out = scored
     before = (out / "critique.json").read_bytes()
-    again = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(out), "seed": 4,
+    again = Engine(use_cache=False).score_and_save({"video": str(truth.path), "out_dir": str(out), "seed": 4,
                                            "stems": False})
     assert (out / "critique.json").read_bytes() == before
     assert again.critique["json"] == str(out / "critique-2.json")
@@ -55,7 +55,7 @@ def test_the_score_ends_with_the_picture(tmp_path):
     """6.6 s, one cut at 3.0 s: the MIDI ends by the clip's end, the stems add only the release tail."""
     shipped_model()
     truth = make_video(tmp_path / "clip.mp4", [Shot(3.0, "warm", 0.3), Shot(3.6, "cold", 0.6)])
-    result = Engine(use_cache=False).score({"video": str(truth.path), "out_dir": str(tmp_path / "out"),
+    result = Engine(use_cache=False).score_and_save({"video": str(truth.path), "out_dir": str(tmp_path / "out"),
                                             "seed": 4, "stems": True})
     clip_end = 6.6
     midi = pretty_midi.PrettyMIDI(result.variations[0].midi)
@@ -64,6 +64,9 @@ def test_the_score_ends_with_the_picture(tmp_path):
     assert notes and max(n.end for n in notes) <= clip_end + 1e-3  # held notes are cut at the last bar line
     assert midi.get_end_time() <= clip_end + beat
     assert max(n.start for n in notes) > clip_end - 4 * beat  # the music plays into the last bar
+    sounding = {name for name, count in result.variations[0].parts.items() if count}
+    assert "chords" in sounding and set(result.variations[0].stems) == {"mix"} | sounding  # a stem per part played
+    assert result.placement.audio["mix"] == result.variations[0].stems["mix"]
     with wave.open(result.variations[0].stems["mix"]) as mix:
         seconds = mix.getnframes() / mix.getframerate()
     assert clip_end <= seconds <= clip_end + beat  # render.py's release tail is half a beat

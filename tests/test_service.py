@@ -305,7 +305,7 @@ def test_sigkill_mid_job_then_resume_or_fail(tmp_path, engine, clip):
     finally:
         resumed.stop()
     assert (score.state, score.attempts) == ("done", 2) and Path(score.result).is_file()
-    assert analysis.state == "done" and Path(analysis.result).is_file()
+    assert analysis.state == "done" and Path(analysis.result).is_file(), analysis.error
     assert events.of(score_id)[-1].reply_to == "udp:127.0.0.1:9000"  # still reaches the client that asked
     assert {r.id for r in resumed.list()} == {score_id, analyze_id}
 

@@ -104,7 +104,7 @@ def score(project: Path, suffix: str, out: Path, stems: bool = False) -> ScoreRe
     path = timeline_file(project, suffix)
     request = ScoreRequest(clips=clips_for_timeline(path, media_dir(project, suffix)), timeline=str(path),
                            out_dir=str(out), seed=2, stems=stems)
-    return Engine(cache_dir=project / "cache").score(request)
+    return Engine(cache_dir=project / "cache").score_and_save(request)
 
 
 @pytest.fixture(scope="module")

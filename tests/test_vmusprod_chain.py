@@ -80,7 +80,7 @@ def test_exports_agree_with_torch(tiny_model):
 def test_tiny_model_generates_through_onnx_runtime_to_the_plan(tiny_model):
     folder, _ = tiny_model
     plan = make_plan(n_bars=4, sections=(0, 2))
-    generation = VMusProd(folder).generate(plan, variations=2, seed=3, sampling=Sampling(top_p=0.95))
+    generation = VMusProd(folder).generate_stages(plan, variations=2, seed=3, sampling=Sampling(top_p=0.95))
     assert set(generation.providers.values()) == {"CPUExecutionProvider"}
     for stage, sequences in generation.tokens.items():
         for tokens in sequences:

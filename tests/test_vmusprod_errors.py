@@ -54,11 +54,21 @@ def test_request_and_result_round_trip():
                          model={"family": "vmusprod"}, providers={"chord": "CPUExecutionProvider"},
                          timings={"total": 1.0})
     assert ScoreResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
-    assert result.to_dict()["schema_version"] == SCHEMA_VERSION
+    assert result.to_dict()["schema_version"] == SCHEMA_VERSION == 2
+
+
+def test_a_version_1_result_is_still_read():
+    request = ScoreRequest(video="a.mp4", out_dir="out")
+    v1 = {**ScoreResult(request=request, duration=8.0, tempo=100.0, key="A minor", n_bars=4, cut_times=[],
+                        section_bars=[0], variations=[VariationResult("out/score.mid", 9.5, "A minor", {})],
+                        model={}, providers={}, timings={}).to_dict(), "schema_version": 1}
+    del v1["placement"]
+    result = ScoreResult.from_dict(json.loads(json.dumps(v1)))
+    assert result.placement is None and result.variations[0].midi == "out/score.mid"
 
 
 @pytest.mark.parametrize("bad", [{"variations": 0}, {"mode": "dorian"}, {"density": "max"}, {"tempo": 5},
-                                 {"schema_version": SCHEMA_VERSION + 1}])
+                                 {"schema_version": SCHEMA_VERSION + 1}, {"schema_version": 0}])
 def test_bad_requests_are_refused(bad):
     with pytest.raises(CuesmithError):
         ScoreRequest.from_dict({"video": "a.mp4", "out_dir": "o", **bad})

@@ -15,7 +15,7 @@ without evidence; then the dimension has no score).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -72,6 +72,15 @@ class Critique:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Critique":
+        """A critique read back from critique.json (`to_dict`'s output)."""
+        names = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in names}
+        kept["key_moments"] = [moments.KeyMoment(**m) for m in values.get("key_moments", [])]
+        kept["dimensions"] = [Dimension(**d) for d in values.get("dimensions", [])]
+        return cls(**kept)
 
 
 def assess(video_analysis, music: Union[str, Path, Song, MusicFacts], notes: str = "",

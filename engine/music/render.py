@@ -84,21 +84,33 @@ def default_soundfont() -> Path:
 def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None = None,
                  progress: Optional[Progress] = None, workers: Optional[int] = None) -> dict[str, Path]:
     """Render and write the mix (key "mix") and one WAV per part (key: part name)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CuesmithError("exists and is not a folder", out_dir)
+    check_folder(Path(out_dir))
     audio = _render(song, soundfont, SAMPLE_RATE, progress, workers)
-    gain = 10 ** (audio.gain_db / 20)  # applied while quantising, not as a pass of its own
-    keys = [MIX, *audio.stems]
-    stems = [safe_file_stem(name) or f"part-{i + 1}" for i, name in enumerate(audio.stems)]
-    paths = _output_paths(out_dir, [MIX, *stems])
-    signals = [audio.mix, *audio.stems.values()]
+    return write_stems(audio.stems, audio.mix, SAMPLE_RATE, out_dir, progress, 10 ** (audio.gain_db / 20), workers)
+
+
+def write_stems(stems: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, out_dir: str | Path,
+                progress: Optional[Progress] = None, gain: float = 1.0,
+                workers: Optional[int] = None) -> dict[str, Path]:
+    """mix.wav and one WAV per stem in `out_dir` (24-bit, never over a file already there; `gain` applied
+    while quantising). Keys: "mix" and the stem names."""
+    out_dir = Path(out_dir)
+    check_folder(out_dir)
+    keys = [MIX, *stems]
+    names = [safe_file_stem(name) or f"part-{i + 1}" for i, name in enumerate(stems)]
+    paths = _output_paths(out_dir, [MIX, *names])
+    signals = [mix, *stems.values()]
     with ThreadPoolExecutor(_worker_count(workers)) as pool:
-        writes = [pool.submit(write_wav, samples, path, SAMPLE_RATE, gain) for samples, path in zip(signals, paths)]
+        writes = [pool.submit(write_wav, samples, path, sample_rate, gain) for samples, path in zip(signals, paths)]
         for i, write in enumerate(writes):
             write.result()
             report(progress, "write stems", (i + 1) / len(writes))
     return dict(zip(keys, paths))
+
+
+def check_folder(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CuesmithError("exists and is not a folder", out_dir)
 
 
 def render_audio(song: Song, soundfont: str | Path | None = None, sample_rate: int = SAMPLE_RATE,

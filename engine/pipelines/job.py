@@ -1,28 +1,45 @@
-"""A score job: ScoreRequest -> analysis -> plan -> generation -> files -> ScoreResult.
+"""A score job, in two steps (as basic-pitch's predict / predict_and_save):
 
-Outputs go to `request.out_dir` and never replace a file already there
-(`unused_path`): score.mid, score-var2.mid ... for further variations,
-stems/<part>.wav of the first variation, result.json.
+    score(request, ...) -> Score     analysis -> plan -> a family's Music -> stems -> critique -> placement;
+                                     in memory, writes nothing
+    save(score, out_dir) -> ScoreResult
+                                     score.mid (score-var2.mid ... for further variations), stems/<part>.wav
+                                     and stems/mix.wav, critique.json/.md, result.json with the placement
+
+`save` never replaces a file already in out_dir (`unused_path`).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..errors import CuesmithError
 from ..files import unused_path, write_json_atomic
-from ..music.key import detect_key
-from ..music.midi_io import write_midi
-from ..music.score import Song
+from ..music.music import Music
 from ..planning import plan as cut_locked_plan
 from ..planning.plan import PlanOptions, ScorePlan
 from ..progress import Progress, report
 from ..runtime.sampling import Sampling
-from ..schema import ScoreRequest, ScoreResult, VariationResult
-from .vmusprod import VMusProd
+from ..schema import Placement, ScoreRequest, ScoreResult, VariationResult
+from .placement import place
+
+
+@dataclass
+class Score:
+    """A score in memory: what `save` writes. `music[0]` is the chosen variation (critiqued, placed)."""
+    request: ScoreRequest
+    plan: ScorePlan
+    analysis: Any  # VideoAnalysis
+    music: list[Music]
+    critique: Any  # critique.Critique of music[0]
+    placement: Placement
+    model: dict[str, Any]  # the family model's info: family, folder, graphs, manifest id
+    providers: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def plan_for(analysis, request: ScoreRequest) -> ScorePlan:
@@ -30,18 +47,15 @@ def plan_for(analysis, request: ScoreRequest) -> ScorePlan:
     return cut_locked_plan(analysis, options)
 
 
-def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], VMusProd],
-              progress: Optional[Progress] = None) -> ScoreResult:
-    """Run one job; `analyze(video, start, end, progress)` and `model(int8)` come from the Engine."""
-    request.validate()
+def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, bool], Any],
+          progress: Optional[Progress] = None) -> Score:
+    """Run one job in memory; `analyze(video, start, end, progress)` and `load_model(family, int8)` come
+    from the Engine."""
+    request = with_clips(request.validate())
+    check_out_dir(request.out_dir)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    if not request.out_dir:
-        raise CuesmithError("a score request needs an out_dir (the folder its files go to)")
-    out_dir = Path(request.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CuesmithError("exists and is not a folder; --out needs a folder", out_dir)
-    generator = model(request.int8)  # first: a missing model stops the job before any work
+    model = load_model(request.family, request.int8)  # first: a missing model stops the job before any work
     timings["load_models"] = _since(began)
     t = time.perf_counter()
     if request.clips:  # a timeline: one analysis on the timeline's clock, each clip boundary a cut
@@ -54,62 +68,129 @@ def run_score(request: ScoreRequest, analyze: Callable, model: Callable[[bool], 
     t = time.perf_counter()
     plan = plan_for(analysis, request)
     timings["plan"] = _since(t)
+    t = time.perf_counter()
     sampling = Sampling(request.temperature, request.top_k, request.top_p)
-    generation = generator.generate(plan, request.variations, request.seed, sampling, progress)
-    timings.update({f"generate_{k}": v for k, v in generation.timings.items()})
+    music = model.generate(plan, {"analysis": analysis}, request.variations, request.seed, sampling, progress)
+    timings["generate"] = _since(t)
+    timings.update({f"generate_{k}": v for k, v in music[0].report.get("timings", {}).items()})
     t = time.perf_counter()
-    variations = write_variations(generation.songs, plan, out_dir, request.stems, progress)
-    timings["write"] = _since(t)
+    if request.stems:
+        music[0] = with_stems(music[0], progress)
+    timings["render"] = _since(t)
     t = time.perf_counter()
-    critique = critique_first_variation(analysis, generation.songs[0], out_dir, progress)
+    critique = critique_music(analysis, music[0], progress)
     timings["critique"] = _since(t)
+    placement = place(plan, music[0], critique)
     timings["total"] = _since(began)
+    return Score(request, plan, analysis, music, critique, placement, model.info,
+                 dict(music[0].report.get("providers", {})), timings)
+
+
+def with_clips(request: ScoreRequest) -> ScoreRequest:
+    """A request naming only a timeline file gets its clips, read by the engine."""
+    if not request.timeline or request.clips:
+        return request
+    from ..timeline import read_timeline
+
+    timeline = read_timeline(request.timeline, media_dir=request.media_dir, rate=request.rate)
+    return replace(request, clips=timeline.clip_dicts())
+
+
+def check_out_dir(out_dir: str) -> None:
+    if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise CuesmithError("exists and is not a folder; --out needs a folder", out_dir)
+
+
+def with_stems(music: Music, progress: Optional[Progress]) -> Music:
+    """A symbolic variation with its parts rendered (SoundFont) to stems and a mix; audio is kept as it is."""
+    if music.has_audio or music.song is None:
+        return music
+    from ..music.render import render_audio
+
+    report(progress, "render stems", 0.0)
+    audio = render_audio(music.song, progress=progress)
+    return replace(music, stems=audio.stems, mix=audio.mix, sample_rate=audio.sample_rate)
+
+
+def critique_music(analysis, music: Music, progress: Optional[Progress]):
+    """The HarmonySet critique of the chosen variation against its own clip: of its notes where it has a
+    Song, else of its audio."""
+    from ..critique import assess
+    from ..critique.music import facts_from_audio
+    from ..music.audio import analyze_audio, audio_from_samples
+
+    report(progress, "critique", 0.0)
+    if music.song is not None:
+        critique = assess(analysis, music.song)
+    else:
+        mix = music.audio_mix()
+        mono = mix.mean(axis=1) if mix.ndim == 2 else mix
+        critique = assess(analysis, facts_from_audio(analyze_audio(audio_from_samples(mono, music.sample_rate))))
+    report(progress, "critique", 1.0)
+    return critique
+
+
+# -- save -------------------------------------------------------------------------------------------------
+
+def save(score: Score, out_dir: str | Path | None = None, progress: Optional[Progress] = None) -> ScoreResult:
+    """Write `score` to `out_dir` (default: its request's out_dir) and return the result, as in result.json."""
+    from ..critique import write_critique
+
+    if not (out_dir or score.request.out_dir):
+        raise CuesmithError("saving a score needs an out_dir (the folder its files go to)")
+    out_dir = Path(out_dir or score.request.out_dir)
+    check_out_dir(str(out_dir))
+    t = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variations = [save_variation(m, i, out_dir, score.plan.n_bars, progress) for i, m in enumerate(score.music)]
+    json_path, md_path = write_critique(score.critique, out_dir)
+    chosen = variations[0]
+    placement = replace(score.placement, midi=chosen.midi,
+                        audio={"mix": chosen.stems.get("mix"), "stems": {k: v for k, v in chosen.stems.items()
+                                                                          if k != "mix"}})
+    plan = score.plan
     result = ScoreResult(
-        request=request, duration=plan.duration, tempo=plan.tempos[0].bpm, key=plan.key.name, n_bars=plan.n_bars,
-        cut_times=list(plan.cut_times), section_bars=[i for i, c in enumerate(plan.controls) if c.section_start],
-        variations=variations, providers=generation.providers, timings=timings,
-        model={"family": "vmusprod", "folder": str(generator.model.path), "graphs": generator.graphs,
-               "manifest_id": generator.model.manifest.get("id", "")},
-        critique=critique)
+        request=replace(score.request, out_dir=str(out_dir)), duration=plan.duration, tempo=plan.tempos[0].bpm,
+        key=plan.key.name, n_bars=plan.n_bars, cut_times=list(plan.cut_times),
+        section_bars=[s["bar"] for s in placement.sections], variations=variations, providers=score.providers,
+        timings={**score.timings, "write": _since(t)}, model=score.model,
+        critique=critique_summary(score.critique, json_path, md_path), placement=placement)
     path = unused_path(out_dir / "result.json")
     result.result_json = str(path)
     write_json_atomic(path, result.to_dict())
     return result
 
 
-def write_variations(songs: list[Song], plan: ScorePlan, out_dir: Path, stems: bool,
-                     progress: Optional[Progress]) -> list[VariationResult]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i, song in enumerate(songs):
-        name = "score.mid" if i == 0 else f"score-var{i + 1}.mid"
-        midi = write_midi(song, unused_path(out_dir / name))
-        rendered = {}
-        if stems and i == 0:
-            from ..music.render import render_stems
+def save_variation(music: Music, index: int, out_dir: Path, n_bars: int,
+                   progress: Optional[Progress]) -> VariationResult:
+    """score.mid (score-varN.mid) and, where the variation has audio, its stems and mix under stems/."""
+    from ..music.key import detect_key
+    from ..music.midi_io import write_midi
 
-            report(progress, "render stems", 0.0)
-            rendered = {k: str(v) for k, v in render_stems(song, out_dir / "stems", progress=progress).items()}
-        results.append(VariationResult(str(midi), notes_per_bar(song, plan.n_bars), detect_key(song).name,
-                                       {p.name: len(p.notes) for p in song.parts}, rendered))
-    return results
+    midi, key, parts = None, "", {}
+    if music.song is not None:
+        name = "score.mid" if index == 0 else f"score-var{index + 1}.mid"
+        midi = str(write_midi(music.song, unused_path(out_dir / name)))
+        key, parts = detect_key(music.song).name, {p.name: len(p.notes) for p in music.song.parts}
+    stems = {}
+    if music.has_audio:
+        from ..music.render import write_stems
+
+        folder = out_dir / ("stems" if index == 0 else f"stems-var{index + 1}")
+        stems = {k: str(v) for k, v in write_stems(music.stems, music.audio_mix(), music.sample_rate, folder,
+                                                   progress).items()}
+    return VariationResult(midi, notes_per_bar(music, n_bars), key, parts, stems)
 
 
-def critique_first_variation(analysis, song: Song, out_dir: Path, progress: Optional[Progress]) -> dict:
-    """The HarmonySet critique of the score against its own clip: files and the 1-10 scores."""
-    from ..critique import assess, write_critique
-
-    report(progress, "critique", 0.0)
-    critique = assess(analysis, song)
-    json_path, md_path = write_critique(critique, out_dir)
-    report(progress, "critique", 1.0)
+def critique_summary(critique, json_path: Path, md_path: Path) -> dict:
     return {"json": str(json_path), "markdown": str(md_path), "overall": critique.overall,
             "scores": {d.name: d.score for d in critique.dimensions},
             "key_moments": critique.harmonyset_key_moments}
 
 
-def notes_per_bar(song: Song, n_bars: int) -> float:
-    return float(np.round(sum(len(p.notes) for p in song.parts) / max(n_bars, 1), 3))
+def notes_per_bar(music: Music, n_bars: int) -> float:
+    notes = sum(len(p.notes) for p in music.song.parts) if music.song is not None else 0
+    return float(np.round(notes / max(n_bars, 1), 3))
 
 
 def _since(t: float) -> float:

@@ -11,7 +11,7 @@ from .requests import AnalyzeRequest
 
 
 def run_score(engine, request: dict, progress: Progress) -> str:
-    return engine.score(dict(request), progress=progress).result_json
+    return engine.score_and_save(dict(request), progress=progress).result_json
 
 
 def run_critique(engine, request: dict, progress: Progress) -> str:

@@ -7,35 +7,11 @@ after a restart from any working directory.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from ..errors import CuesmithError
-from ..schema import SCHEMA_VERSION, CritiqueRequest, ScoreRequest
-
-
-@dataclass
-class AnalyzeRequest:
-    """Analyse `video` (cuts, motion, colour, tempo range); analysis.json goes to out_dir."""
-    video: str
-    start: Optional[float] = None
-    end: Optional[float] = None
-    out_dir: str = ""
-    schema_version: int = SCHEMA_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "AnalyzeRequest":
-        if values.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise CuesmithError(f"analyze request has schema_version {values['schema_version']}; "
-                                f"this cuesmith reads {SCHEMA_VERSION}")
-        if not values.get("video"):
-            raise CuesmithError("an analyze request needs a video")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+from ..schema import AnalyzeRequest, CritiqueRequest, ScoreRequest
 
 
 REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest}

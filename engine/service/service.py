@@ -219,7 +219,7 @@ class JobService:
 
         stages = {}
         for model in getattr(self.engine, "_models", {}).values():
-            stages.update({stage: runner.provider for stage, runner in model.runners.items()})
+            stages.update(getattr(model, "providers", {}))  # a family model's {stage: provider}
         return {"available": list(available_providers()), "stages": stages}
 
     def models(self) -> list[str]:

@@ -202,6 +202,20 @@ function oscParse(bytes) {
   return { address, args };
 }
 
+// The token the first `cuesmith serve` stored in cuesmith's user config (where Python's platformdirs puts
+// it), or "" when it cannot be read; the engine asks it of every WebSocket request.
+async function configToken(readText, platform, env, home) {
+  const windows = `${env.LOCALAPPDATA || `${home}\\AppData\\Local`}\\cuesmith\\cuesmith\\config.json`;
+  const path = platform === "win32" ? windows
+    : platform === "darwin" ? `${home}/Library/Application Support/cuesmith/config.json`
+      : `${env.XDG_CONFIG_HOME || `${home}/.config`}/cuesmith/config.json`;
+  try {
+    return String(JSON.parse(await readText(path)).token || "");
+  } catch (error) {
+    return "";
+  }
+}
+
 const cuesmithCore = {
   MAX_INLINE_JSON,
   GRADE_COLOUR_INDEX,
@@ -216,6 +230,7 @@ const cuesmithCore = {
   momentNote,
   placement,
   readResult,
+  configToken,
   oscMessage,
   oscParse,
 };

@@ -8,8 +8,9 @@ clip's record frame and the critique's key moments on the timeline as markers
 (Green A, Yellow B, Red C).
 
 Settings come from the environment: CUESMITH_HOST (127.0.0.1), CUESMITH_PORT
-(9470), CUESMITH_TOKEN, CUESMITH_PLACE ("stems" or "mix"), CUESMITH_TIMEOUT
-(seconds, 1800), CUESMITH_QUIET (seconds without an event before the script asks for the
+(9470), CUESMITH_TOKEN (default: the token in cuesmith's user config),
+CUESMITH_PLACE ("stems" or "mix"), CUESMITH_TIMEOUT (seconds, 1800),
+CUESMITH_QUIET (seconds without an event before the script asks for the
 job's state, 10: a UDP datagram can be lost).
 
 Resolve's bundled Python has no python-osc and a script cannot pip-install into
@@ -26,7 +27,24 @@ import time
 
 HOST = os.environ.get("CUESMITH_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CUESMITH_PORT", "9470"))
-TOKEN = os.environ.get("CUESMITH_TOKEN", "")
+
+
+def config_token():
+    """The token the first `cuesmith serve` stored in cuesmith's user config ("" when there is none)."""
+    if sys.platform == "win32":
+        folder = os.path.join(os.environ.get("LOCALAPPDATA", ""), "cuesmith", "cuesmith")
+    elif sys.platform == "darwin":
+        folder = os.path.expanduser("~/Library/Application Support/cuesmith")
+    else:
+        folder = os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "cuesmith")
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            return str(json.load(f).get("token") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+TOKEN = os.environ.get("CUESMITH_TOKEN") or config_token()
 PLACE = os.environ.get("CUESMITH_PLACE", "stems")
 TIMEOUT_S = float(os.environ.get("CUESMITH_TIMEOUT", "1800"))
 ACCEPT_S = 10.0  # no /cuesmith/accepted within this: no engine there

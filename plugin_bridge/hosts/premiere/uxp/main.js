@@ -100,7 +100,8 @@ async function placeOnSequence(ppro, project, sequence, plan) {
 }
 
 // The whole command. deps: {ppro, WebSocketImpl, readText(path) -> Promise<string>, writeTemp(text) ->
-// Promise<path>, say(line), url, place ("stems" | "mix"), token}.
+// Promise<path>, say(line), url, place ("stems" | "mix"), token, configToken() -> Promise<string> (the token
+// from cuesmith's user config, used when the token field is empty)}.
 async function scoreSelection(deps) {
   const { ppro, say } = deps;
   const project = await ppro.Project.getActiveProject();
@@ -109,7 +110,8 @@ async function scoreSelection(deps) {
   const clips = await selectedClips(ppro, sequence);
   if (clips.length === 0) throw new Error("the sequence has no video clips");
   say(`cuesmith: scoring ${clips.length} clip(s)`);
-  const args = await core.requestArguments(clips, deps.writeTemp, deps.token);
+  const token = deps.token || (deps.configToken ? await deps.configToken() : "");
+  const args = await core.requestArguments(clips, deps.writeTemp, token);
   const final = await runJob(deps.WebSocketImpl, deps.url || DEFAULT_URL, "/cuesmith/score",
                              [`uxp-${Date.now()}`, ...args], say);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
@@ -131,6 +133,15 @@ function uxpDeps(say, place) {
       const file = await folder.createFile(`cuesmith-request-${Date.now()}.json`, { overwrite: true });
       await file.write(text);
       return file.nativePath;
+    },
+    configToken: async () => {
+      try {
+        const os = require("os");
+        return await core.configToken((path) => fs.readFile(path, { encoding: "utf-8" }), os.platform(), {},
+                                      os.homedir());
+      } catch (error) {
+        return ""; // no os module here: the token field it is
+      }
     },
     say,
     place,

@@ -33,7 +33,7 @@ was often neither tonic: 7 of 20 seeds flipped the detected mode; with
 these rules 20 of 20 (tests/test_vmusprod_runtime.py) and 37 of seeds
 20-59 (8-bar plans, C major vs A minor). That count leaned on the final
 tonic chord held for bars past the plan's end; once the score ended with
-the picture (notes cut at the last bar, pipelines/vmusprod.py) it fell to
+the picture (notes cut at the last bar, pipeline.py) it fell to
 17 of 20 and 33 of 40, the misses mostly major plans heard as the
 relative minor. Measured then (same seeds, both modes): the melody on the
 tonic from the middle of the last bar 18/20, 37/40 (on the last beat
@@ -52,12 +52,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITIES, QUALITY, ROOT, TEMPO, TYPE,
-                            VELOCITY, VOCAB, TokenType)
-from ..music.score import NO_CHORD
-from .context import step_context
-from .sampling import Sampling, sample
-from .sessions import open_session, session_provider
+from ...music.theory import CHORD_TONES, NO_CHORD_QUALITY
+from ...music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITIES, QUALITY, ROOT, TEMPO, TYPE,
+                             VELOCITY, VOCAB, TokenType)
+from ...runtime.context import step_context
+from ...runtime.sampling import Sampling, sample
+from ...runtime.sessions import open_session, session_provider
 
 EVENT_TYPE = {"chord": TokenType.CHORD, "melody": TokenType.NOTE, "accompaniment": TokenType.NOTE}
 MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
@@ -70,7 +70,6 @@ MAX_NOTES_PER_ONSET = {"melody": 2, "accompaniment": 6}
 # neighbour tones between them), the accompaniment everywhere.
 CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "all"}
 ROOT_IN_BASS = ("accompaniment",)  # its lowest note where a chord starts is the chord's root
-NO_CHORD_QUALITY = 1 + QUALITIES.index(NO_CHORD)
 # A decode step of these small nets is ~260 tiny ops: thread hand-offs cost more than they save
 # (8-bar plan on the 2-core dev machine, best of 3: 1 variation 0.39 s with one thread vs 1.59 s with ORT's
 # default, 3 variations 1.03 vs 2.28 s; step times in benchmarks/bench_vmusprod.py)
@@ -380,55 +379,3 @@ def _context(kind: int, token: np.ndarray, row: RowState, plan: BarPlan) -> np.n
     per_beat = 16 // VOCAB.meters[int(plan.meter[bar]) - 1][1]
     beat = max(row.position - 1, 0) // per_beat
     return step_context(bar, beat, int(plan.tempo[bar]), plan.controls, plan.n_bars)
-
-
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}  # minor: natural + leading tone
-SUBMEDIANT = 9  # major: no chord on it (chord_degrees)
-LEADING_TONE_ROOTS = (7, 11)  # minor: only V and vii (harmonic minor's dominant chords) raise the 7th
-CHORD_TONES = {"M": (0, 4, 7), "m": (0, 3, 7), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "7": (0, 4, 7, 10),
-               "o": (0, 3, 6), "o7": (0, 3, 6, 9), "sus2": (0, 2, 7), "sus4": (0, 5, 7), "+": (0, 4, 8)}
-
-
-def key_chord_fields(tonic: int, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
-    """The (ROOT, QUALITY) field pairs whose chord tones all lie in the key, and the tonic chord's pair."""
-    pairs = np.zeros((13, len(QUALITIES) + 1), dtype=bool)
-    pairs[0, NO_CHORD_QUALITY] = True
-    for q, quality in enumerate(QUALITIES):
-        if quality == NO_CHORD:
-            continue
-        for degree in chord_degrees(mode):
-            scale = chord_scale(mode, degree)
-            pairs[1 + (tonic + degree) % 12, 1 + q] = all((degree + t) % 12 in scale for t in CHORD_TONES[quality])
-    tonic_quality = "M" if mode == "major" else "m"
-    return pairs, (1 + tonic, 1 + QUALITIES.index(tonic_quality))
-
-
-def chord_degrees(mode: str) -> list[int]:
-    """Roots (semitones above the tonic) a chord of the key may have: in major not the submediant (vi),
-    the relative minor's tonic chord, which tipped major plans into the relative minor."""
-    return [degree for degree in range(12) if not (mode == "major" and degree == SUBMEDIANT)]
-
-
-def chord_scale(mode: str, degree: int) -> set[int]:
-    """Scale steps a chord on `degree` (semitones above the tonic) may use: in minor, the raised 7th
-    only in the dominant chords (V, V7, vii), the natural 7th elsewhere."""
-    steps = set(SCALES[mode])
-    if mode == "minor":
-        steps.discard(10 if degree in LEADING_TONE_ROOTS else 11)
-    return steps
-
-
-def cadence_fields(tonic: int, mode: str, n_bars: int) -> tuple[tuple[int, int], ...]:
-    """(ROOT, QUALITY) fields of the closing bars: V7 then I (i in minor) — an authentic cadence
-    (one tonic bar for a one-bar plan)."""
-    dominant = (1 + (tonic + 7) % 12, 1 + QUALITIES.index("7"))
-    home = (1 + tonic, 1 + QUALITIES.index("M" if mode == "major" else "m"))
-    return ((dominant, home) if n_bars >= 2 else (home,))
-
-
-def key_pitch_fields(tonic: int, mode: str) -> np.ndarray:
-    """(129,) bool over PITCH field values (1 + MIDI pitch): the pitches of the key's scale."""
-    scale = {(tonic + step) % 12 for step in SCALES[mode]}
-    allowed = np.zeros(129, dtype=bool)
-    allowed[1:] = [pitch % 12 in scale for pitch in range(128)]
-    return allowed

@@ -1,7 +1,7 @@
 """V-MusProd on ONNX Runtime: plan -> chords -> melody -> accompaniment -> Song.
 
     chord          decoder over the 'no video' memory, constrained to the plan
-                   (bars, sections, the plan's key, a closing V7-I cadence: runtime/decode.py)
+                   (bars, sections, the plan's key, a closing V7-I cadence: decode.py, music/theory.py)
     melody         encoder over the chord tokens, decoder over the melody (chord tones on the beats)
     accompaniment  encoder over chords + melody, decoder over the accompaniment (chord tones, root below)
 
@@ -17,19 +17,21 @@ from typing import Optional
 
 import numpy as np
 
-from ..music.controls import control_ids
-from ..music.score import TICKS_PER_16TH, Part, Song
-from ..music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context
-from ..planning.plan import ScorePlan
-from ..progress import Progress, report
-from ..runtime.context import context_rows
-from ..runtime.decode import BarPlan, StageRunner, cadence_fields, generate, key_chord_fields, key_pitch_fields
-from ..runtime.sampling import Sampling
-from ..runtime.store import ModelFolder, find_model
+from ...music.controls import control_ids
+from ...music.music import Music
+from ...music.score import TICKS_PER_16TH, Part, Song
+from ...music.theory import cadence_fields, key_chord_fields, key_pitch_fields, voice_chords
+from ...music.tokens import TYPE, VOCAB, TokenType, decode, encode, metrical_context
+from ...planning.plan import ScorePlan
+from ...progress import Progress, report
+from ...runtime.context import context_rows
+from ...runtime.sampling import Sampling
+from ...runtime.store import ModelFolder, find_model
+from .decode import BarPlan, StageRunner, generate
 
 FAMILY = "vmusprod"
 STAGES = ("chord", "melody", "accompaniment")
-PROGRAMS = {"melody": 0, "accompaniment": 0}  # POP909 is piano throughout
+PROGRAMS = {"melody": 0, "accompaniment": 0, "chords": 0}  # POP909 is piano throughout
 
 
 @dataclass
@@ -38,6 +40,11 @@ class Generation:
     tokens: dict[str, list[np.ndarray]] = field(default_factory=dict)
     providers: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def load(model_dir: Optional[Path] = None, int8: bool = False) -> "VMusProd":
+    """The family's entry point (pipelines/__init__.py): the model folder's sessions, opened once."""
+    return VMusProd(model_dir, int8=int8)
 
 
 class VMusProd:
@@ -50,8 +57,26 @@ class VMusProd:
         self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
         self.graphs = {s: [p.name for p in paths[s]] for s in STAGES}
 
-    def generate(self, plan: ScorePlan, variations: int = 1, seed: int = 0, sampling: Sampling = Sampling(),
-                 progress: Optional[Progress] = None) -> Generation:
+    @property
+    def info(self) -> dict:
+        return {"family": FAMILY, "folder": str(self.model.path), "graphs": self.graphs,
+                "manifest_id": self.model.manifest.get("id", "")}
+
+    @property
+    def providers(self) -> dict[str, str]:
+        return {stage: runner.provider for stage, runner in self.runners.items()}
+
+    def generate(self, plan: ScorePlan, inputs: Optional[dict] = None, n: int = 1, seed: int = 0,
+                 sampling: Sampling = Sampling(), progress: Optional[Progress] = None) -> list[Music]:
+        """The family's interface (pipelines/__init__.py): `n` Songs for `plan`. The nets read the plan's
+        controls only; `inputs` (the video analysis) is not used yet."""
+        generation = self.generate_stages(plan, n, seed, sampling, progress)
+        report = {"providers": generation.providers, "timings": generation.timings}
+        return [Music(song=song, report=report) for song in generation.songs]
+
+    def generate_stages(self, plan: ScorePlan, variations: int = 1, seed: int = 0, sampling: Sampling = Sampling(),
+                        progress: Optional[Progress] = None) -> Generation:
+        """The three stages in turn, all variations as one batch: Songs and each stage's tokens."""
         rng = np.random.default_rng(seed)
         bars = bar_plan(plan)
         out = Generation(songs=[])
@@ -113,7 +138,8 @@ def fit_bars(tokens: np.ndarray, reference: np.ndarray, n_bars: int) -> np.ndarr
 
 
 def assemble(plan: ScorePlan, chords: np.ndarray, melody: np.ndarray, accompaniment: np.ndarray) -> Song:
-    """The plan's conductor data with the generated chords, melody and accompaniment.
+    """The plan's conductor data with the generated chords, melody and accompaniment, and the chords
+    voiced as a playable part of their own ("chords": block chords, music/theory.py `voice_chords`).
 
     Nothing sounds past the plan's last bar (which ends with the picture): later notes are dropped,
     notes held over the end are cut at it.
@@ -125,5 +151,6 @@ def assemble(plan: ScorePlan, chords: np.ndarray, melody: np.ndarray, accompanim
     for channel, (name, tokens) in enumerate((("melody", melody), ("accompaniment", accompaniment))):
         notes = [replace(n, end=min(n.end, end)) for n in decode(tokens, name).parts[0].notes if n.start < end]
         parts.append(Part(name, notes, program=PROGRAMS[name], channel=channel))
+    parts.append(Part("chords", voice_chords(song.chords), program=PROGRAMS["chords"], channel=len(parts)))
     song.parts = parts
     return song
