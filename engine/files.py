@@ -49,10 +49,11 @@ def regular_file(path: str | Path, kind: str = "file") -> Path:
         raise CuesmithError(f"cannot read ({error.strerror or error})", path) from None
     if stat.S_ISREG(mode):
         return path
-    what = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+    what = ("a folder (directory)" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
             else "not a regular file")
-    raise CuesmithError(f"is {what}, not a {kind}", path, f"give a {kind} on disk")
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    raise CuesmithError(f"is {what}, not {a_kind}", path, f"give {a_kind} on disk")
 
 
 class WrittenFiles:
