@@ -66,7 +66,7 @@ def test_time_limit_stops_the_model(critique, tiny_model):
 def test_checked_model_prose_is_used(critique, tiny_model, monkeypatch):
     """A model answer that keeps to the facts replaces the template."""
     answer = {name: f"{text} (reworded)" for name, text in critique.prose.items()}
-    monkeypatch.setattr(prose, "run_model", lambda path, prompt, limit, tokens: json.dumps(answer))
+    monkeypatch.setattr(prose, "run_model", lambda path, prompt, schema, limit, tokens: json.dumps(answer))
     result = apply_llm(copy.deepcopy(critique), tiny_model)  # a copy: the module's critique stays template
     assert result.prose_source == "llm" and result.prose["rhythm"].endswith("(reworded)")
     assert "tiny.gguf" in result.prose_note

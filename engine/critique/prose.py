@@ -7,9 +7,10 @@ prompt gives only the measured facts (key moments with their times and grades,
 labels, scores), and generation runs under a JSON grammar (an object with one
 string per dimension), with `max_tokens` and a wall-clock deadline enforced by
 a stopping criterion. The child runs on this Python, or on the interpreter in
-$CUESMITH_LLM_PYTHON (one with another llama-cpp-python build). The answer is then checked (`check_prose`): every time
-(mm:ss.s or mm:ss) and every grade ("grade A", "A grade", ",A") it mentions must
-be one the critique measured, and every dimension must have text. Any failure
+$CUESMITH_LLM_PYTHON (one with another llama-cpp-python build). The answer is
+then checked (`check_prose`): every time (mm:ss.s or mm:ss) and every grade
+("grade A", "A grade", ",A") it mentions must be one the critique measured, and
+every dimension must have text. Any failure
 — no llama_cpp, an unreadable model, a crashed child, the deadline, broken JSON,
 an invented time or grade — keeps the template prose and says why in `prose_note`.
 
@@ -163,18 +164,18 @@ def facts_prompt(critique) -> str:
     return "\n".join(lines)
 
 
-def json_schema() -> dict:
-    return {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
-            "required": list(DIMENSIONS)}
+PROSE_SCHEMA = {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
+                "required": list(DIMENSIONS)}
 
 
 class ModelFailed(Exception):
     """The model gave no text; the message says why (and ends up in `prose_note`)."""
 
 
-def run_model(path: Path, prompt: str, time_limit: float, max_tokens: int, seed: int = 0) -> str:
-    """The model's text for `prompt`, generated in a child process that is killed past the time limit."""
-    job = {"model": str(path), "prompt": prompt, "schema": json_schema(), "time_limit": time_limit,
+def run_model(path: Path, prompt: str, schema: dict, time_limit: float, max_tokens: int, seed: int = 0) -> str:
+    """The model's text for `prompt` under `schema`'s grammar, generated in a child process that is killed
+    past the time limit; a ModelFailed saying why when there is none."""
+    job = {"model": str(path), "prompt": prompt, "schema": schema, "time_limit": time_limit,
            "max_tokens": max_tokens, "seed": seed}
     python = os.environ.get("CUESMITH_LLM_PYTHON") or sys.executable
     try:
@@ -213,23 +214,34 @@ def llm_prose(critique, model_path: str | Path, time_limit: float = LLM_TIME_LIM
               max_tokens: int = LLM_MAX_TOKENS) -> tuple[Optional[dict], str]:
     """(prose, note): prose is None when the template must stay; note says what happened."""
     path = Path(model_path)
-    if not path.is_file():
-        return None, f"LLM model {path} not found: template prose"
     started = time.monotonic()
-    try:
-        text = run_model(path, facts_prompt(critique), time_limit, max_tokens)
-    except ModelFailed as error:
-        return None, f"{error}: template prose"
-    try:
-        prose = json.loads(text)
-    except ValueError:
-        return None, "the model's answer is not complete JSON: template prose"
-    if not isinstance(prose, dict):
-        return None, "the model's answer is not a JSON object: template prose"
+    prose, failure = ask_json(path, facts_prompt(critique), PROSE_SCHEMA, time_limit, max_tokens)
+    if failure:
+        return None, f"{failure}: template prose"
     problem = check_prose(critique, prose)
     if problem:
         return None, f"the model's prose failed the fact check ({problem}): template prose"
     return {d: prose[d].strip() for d in DIMENSIONS}, f"written by {path.name} in {time.monotonic() - started:.1f} s"
+
+
+def ask_json(model_path: Path, prompt: str, schema: dict, time_limit: float,
+             max_tokens: int) -> tuple[Optional[dict], Optional[str]]:
+    """The one way cuesmith asks a local GGUF model for a JSON object (the critique's and the music-video
+    description's prose): (the object, None), or (None, what went wrong in words). Plain data in and out.
+    The model runs in a child process (`run_model`): a crash or a hang there is a failure here."""
+    if not model_path.is_file():
+        return None, f"LLM model {model_path} not found"
+    try:
+        text = run_model(model_path, prompt, schema, time_limit, max_tokens)
+    except ModelFailed as error:
+        return None, str(error)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None, "the model's answer is not complete JSON"
+    if not isinstance(answer, dict):
+        return None, "the model's answer is not a JSON object"
+    return answer, None
 
 
 def apply_llm(critique, model_path, time_limit: float = LLM_TIME_LIMIT_S, max_tokens: int = LLM_MAX_TOKENS):
