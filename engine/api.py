@@ -107,6 +107,15 @@ class Engine:
         report(progress, "critique", 1.0)
         return result
 
+    def describe(self, music, lyrics: str | Path | None = None, tags=None, llm: str | Path | None = None,
+                 progress: Optional[Progress] = None):
+        """A music-video description of `music` (MIDI, audio or a Song): overview, a window every 2 s and cut
+        points on beats, with optional lyrics (.lrc or plain text) and tags ("ballad, story narrative").
+        Returns a `describe.Description`; `.save(out_dir)` writes description.json/.md, cuts.otio/.edl."""
+        from .describe import describe
+
+        return describe(music, lyrics=lyrics, tags=tags, llm=llm or configured_llm(), progress=progress)
+
 
 def configured_llm() -> Optional[str]:
     """"llm_model" from the user's settings ($CUESMITH_LLM or config.json), if any."""
