@@ -130,7 +130,8 @@ def load(path: Path, adapter: str, rate: Optional[float], probe: bool = False) -
     try:
         timeline = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
     except Exception as error:  # the adapters raise anything from ValueError to ParseError
-        raise CuesmithError(f"cannot be read as {adapter.replace('_', ' ')}: {first_line(error)}", path) from None
+        # not the adapter's message: it may quote a line of the file, and this error can go to a network client
+        raise CuesmithError(f"cannot be read as {adapter.replace('_', ' ')} ({type(error).__name__})", path) from None
     if isinstance(timeline, otio.schema.SerializableCollection):  # FCP XML with several sequences
         timelines = list(timeline.find_children(descended_from_type=otio.schema.Timeline, shallow_search=True))
         if not timelines:

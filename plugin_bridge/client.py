@@ -79,6 +79,15 @@ class BridgeClient:
         self._tags = itertools.count(1)
         self._tag_prefix = secrets.token_hex(3)
 
+    def current_token(self) -> Optional[str]:
+        """The token given, or (None given) the one in the user config, read at each request: an engine
+        started after this client may have just generated it. "" sends none."""
+        if self.token is not None:
+            return self.token
+        from cuesmith.engine.config import user_token
+
+        return user_token()
+
     @property
     def where(self) -> str:
         return f"{self.transport} {self.host}:{self.port}"
@@ -165,7 +174,8 @@ class BridgeClient:
         self._waiting[tag] = replies
         self._waiting[f"cancel:{key}"] = replies
         try:
-            options = list(options or []) + ([f"token={self.token}"] if self.token else [])
+            token = self.current_token()
+            options = list(options or []) + ([f"token={token}"] if token else [])
             self._send(encode_message(PREFIX + name, [tag, *args, *options]))
             return self._collect(replies, last, match)
         finally:
@@ -390,7 +400,7 @@ class WebSocketLink:
 
 # --- `cuesmith send` ---
 
-REQUESTS = ("ping", "score", "critique", "analyze", "cancel", "status", "list")
+REQUESTS = ("ping", "score", "critique", "analyze", "describe", "cancel", "status", "list")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -398,13 +408,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "exit 0 on success, 1 when the job failed or was cancelled, 2 on an error")
     parser.add_argument("what", choices=REQUESTS)
     parser.add_argument("arg", nargs="?",
-                        help="score/critique/analyze: the request JSON or the path of a .json file; "
+                        help="score/critique/analyze/describe: the request JSON or the path of a .json file; "
                              "cancel/status: a job id; list: how many jobs")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="default 9470 (UDP, TCP) or 9471 (ws)")
     parser.add_argument("--transport", choices=TRANSPORTS, default="udp")
     parser.add_argument("--token", default=os.environ.get("CUESMITH_TOKEN"),
-                        help="the engine's --token (default $CUESMITH_TOKEN)")
+                        help="the engine's --token (default $CUESMITH_TOKEN, else the token in the user config)")
     parser.add_argument("--priority", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply (default 5)")
     parser.add_argument("--no-wait", action="store_true", help="print the job id and exit; do not wait for it")
@@ -429,7 +439,7 @@ def emit(line: dict) -> None:
 
 def run_send(client: BridgeClient, args: argparse.Namespace) -> int:
     what = args.what
-    if what in ("score", "critique", "analyze", "cancel") and not args.arg:
+    if what in ("score", "critique", "analyze", "describe", "cancel") and not args.arg:
         raise CuesmithError(f"send {what} needs " + ("a job id" if what == "cancel" else "the request JSON"))
     if what == "ping":
         seconds = client.ping()

@@ -8,8 +8,12 @@ Job events from the `JobService` (any thread) reach the submitter's
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import math
+import os
+import stat
+import struct
 import sys
 import threading
 import time
@@ -18,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from pythonosc import slip
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket
 
 from cuesmith.engine import __version__
 from cuesmith.engine.errors import CuesmithError
@@ -29,9 +33,13 @@ MAX_PACKET = 64 * 1024  # bytes of one OSC packet (any transport)
 MAX_JSON = 1400  # bytes of request JSON sent inline; bigger requests go in a .json file
 MAX_REQUEST_FILE = 1 << 20  # bytes of a request .json file
 MAX_BUNDLE = 64  # messages handled from one bundle
+MAX_BUNDLE_DEPTH = 4  # bundles inside bundles
+MAX_BUNDLE_ELEMENTS = 4 * MAX_BUNDLE  # messages and bundles, all levels together
+MAX_TIMELINE_FILE = 16 << 20  # bytes of a timeline named by a request
+BUNDLE_HEAD = b"#bundle\x00"
 MAX_LIST = 100
 PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job (~10 per second)
-JOB_KINDS = ("score", "critique", "analyze")
+JOB_KINDS = ("score", "critique", "analyze", "describe")
 OPTIONS = ("reply", "token", "priority")
 ERROR_CODES = ("bad_packet", "unknown_address", "bad_arguments", "too_large", "bad_json", "bad_request",
                "unauthorized", "not_found", "internal")
@@ -76,17 +84,53 @@ def _osc_type(value: Any) -> str:
 
 
 def decode_packet(data: bytes) -> list[Message]:
-    """The messages of one OSC packet (a bundle's in time-tag order); ProtocolError if it is not one."""
+    """The messages of one OSC packet (a bundle's in their order; time tags are ignored); ProtocolError if it
+    is not one. Bundles are split here, not by python-osc, whose bundle parser loops forever on an element
+    of negative size."""
     if len(data) > MAX_PACKET:
         raise ProtocolError("too_large", f"a packet of {len(data)} bytes (at most {MAX_PACKET})")
-    try:
-        timed = OscPacket(bytes(data)).messages
-        messages = [Message(t.message.address, list(t.message.params)) for t in timed]
-    except Exception as error:  # python-osc raises several types (and RecursionError) on garbage
-        raise ProtocolError("bad_packet", f"not an OSC packet ({type(error).__name__})") from None
+    elements: list[bytes] = []
+    split_bundle(bytes(data), 0, elements)
+    messages = [m for m in elements if m]
     if len(messages) > MAX_BUNDLE:
         raise ProtocolError("bad_packet", f"a bundle of {len(messages)} messages (at most {MAX_BUNDLE})")
-    return messages
+    return [_decode_message(m) for m in messages]
+
+
+def split_bundle(data: bytes, depth: int, out: list[bytes]) -> None:
+    """Append the messages of `data` (a message or a bundle) to `out`; b"" marks each bundle (for the count).
+    Every element size is checked against the bytes left, so a walk always moves forward and ends."""
+    if len(out) >= MAX_BUNDLE_ELEMENTS:
+        raise ProtocolError("bad_packet", f"a bundle of more than {MAX_BUNDLE_ELEMENTS} elements")
+    if not data.startswith(BUNDLE_HEAD):
+        if not data.startswith(b"/"):
+            raise ProtocolError("bad_packet", "not an OSC packet (neither a message nor a bundle)")
+        out.append(data)
+        return
+    if depth >= MAX_BUNDLE_DEPTH:
+        raise ProtocolError("bad_packet", f"bundles nested more than {MAX_BUNDLE_DEPTH} deep")
+    if len(data) < 16:
+        raise ProtocolError("bad_packet", "a bundle without its time tag")
+    out.append(b"")
+    index = 16
+    while index < len(data):
+        if len(data) - index < 4:
+            raise ProtocolError("bad_packet", "a bundle element without its size")
+        (size,) = struct.unpack_from(">i", data, index)
+        index += 4
+        if size <= 0 or size % 4 or size > len(data) - index:
+            raise ProtocolError("bad_packet", f"a bundle element of {size} bytes where {len(data) - index} "
+                                              "remain (sizes are positive multiples of 4)")
+        split_bundle(data[index:index + size], depth + 1, out)
+        index += size
+
+
+def _decode_message(data: bytes) -> Message:
+    try:
+        parsed = OscMessage(data)
+        return Message(parsed.address, list(parsed.params))
+    except Exception as error:  # python-osc raises several types on garbage
+        raise ProtocolError("bad_packet", f"not an OSC packet ({type(error).__name__})") from None
 
 
 def decode_json_frame(text: str) -> Message:
@@ -164,6 +208,7 @@ ADDRESSES = {PREFIX + a.name: a for a in (
     Address("score", (str,)),
     Address("critique", (str,)),
     Address("analyze", (str,)),
+    Address("describe", (str,)),
     Address("cancel", (str,)),
     Address("status", (), (str,)),
     Address("list", (), (int,)),
@@ -241,12 +286,26 @@ def _int_option(text: str, name: str, low: int, high: int, tag: str) -> int:
 
 
 def parse_reply(text: str, sender_host: str, tag: str = "") -> tuple[str, int]:
-    """`reply=PORT` (the sender's host) or `reply=HOST:PORT`."""
+    """`reply=PORT` (the sender's host) or `reply=HOST:PORT`, HOST an IP address or localhost (a name would
+    need a DNS lookup on the network thread)."""
     host, _, port = text.rpartition(":")
     host = host or sender_host
-    if not host or any(c.isspace() for c in host):
-        raise ProtocolError("bad_arguments", f"reply= needs PORT or HOST:PORT, got {text[:40]!r}", tag)
+    host = "127.0.0.1" if host == "localhost" else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ProtocolError("bad_arguments", f"reply= needs PORT or IP:PORT, got {text[:40]!r}", tag) from None
     return host, _int_option(port, "reply port", 1, 65535, tag)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
 
 
 def load_request(text: str, tag: str) -> dict:
@@ -273,12 +332,39 @@ def _read_request_file(text: str, tag: str) -> str:
     if path is None or not path.is_absolute() or path.suffix.lower() != ".json":
         raise ProtocolError("bad_json", "the request must be JSON or the absolute path of a .json file", tag)
     try:
-        if path.stat().st_size > MAX_REQUEST_FILE:
-            raise ProtocolError("too_large", f"{path}: a request file over {MAX_REQUEST_FILE} bytes", tag)
-        return path.read_text(encoding="utf-8")
+        return read_regular_file(path, MAX_REQUEST_FILE, "request file", tag).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ProtocolError("bad_json", f"cannot read the request file {path} ({error.__class__.__name__})",
                             tag) from None
+
+
+def read_regular_file(path: Path, limit: int, what: str, tag: str) -> bytes:
+    """At most `limit` bytes of a regular file. A FIFO, device or folder is refused without blocking on it
+    (O_NONBLOCK, then fstat on what was opened: a link swapped in between changes nothing)."""
+    check_regular_file(os.stat(path), path, limit, what, tag)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        check_regular_file(os.fstat(fd), path, limit, what, tag)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ProtocolError("too_large", f"{path}: a {what} over {limit} bytes", tag)
+    return b"".join(chunks)
+
+
+def check_regular_file(info: os.stat_result, path: Path, limit: int, what: str, tag: str) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise ProtocolError("bad_json" if what == "request file" else "bad_request",
+                            f"{path} is not a regular file (a FIFO, device or folder); give a {what}", tag)
+    if info.st_size > limit:
+        raise ProtocolError("too_large", f"{path}: a {what} over {limit} bytes", tag)
 
 
 def resolve_timeline(request: dict, tag: str) -> dict:
@@ -291,6 +377,9 @@ def resolve_timeline(request: dict, tag: str) -> dict:
         raise ProtocolError("bad_request", "timelines are not supported by this engine", tag) from None
     if not isinstance(request["timeline"], str):
         raise ProtocolError("bad_request", '"timeline" must be a file path', tag)
+    path = Path(request["timeline"])
+    if path.exists():  # a missing one is the timeline reader's to explain
+        check_regular_file(os.stat(path), path, MAX_TIMELINE_FILE, "timeline file", tag)
     return {**request, "clips": clips_for_timeline(request["timeline"])}
 
 
@@ -399,24 +488,83 @@ def result_path(result: Any) -> str:
 
 # --- the dispatcher --------------------------------------------------------------------------------------
 
+class ReplyBudget:
+    """What an unauthenticated UDP sender may get back for one datagram: no more bytes than it sent, so no
+    reply path amplifies a spoofed sender's packets."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+
+class BudgetedChannel(Channel):
+    """A channel that sends only what fits its budget; an error's message is shortened to fit."""
+
+    def __init__(self, channel: Channel, budget: ReplyBudget):
+        super().__init__(channel.key, channel.host)
+        self.kind = channel.kind
+        self.channel = channel
+        self.budget = budget
+
+    def send(self, address: str, args: list) -> None:
+        size = len(encode_message(address, args))
+        while address == PREFIX + "error" and size > self.budget.left and args[2]:
+            excess = size - self.budget.left
+            args = [args[0], args[1], args[2][:max(0, len(args[2]) - max(excess, 1))]]
+            size = len(encode_message(address, args))
+        if size <= self.budget.left:
+            self.budget.left -= size
+            self.channel.send(address, args)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who must send the token, and where `reply=` may point.
+
+    `token`: the engine's token (None: no token at all). `loopback_open`: UDP and TCP requests from this
+    machine need no token (WebSocket ones always do: a web page can open a WebSocket). `reply_hosts`: hosts
+    besides this machine and the sender's own address that `reply=` may name."""
+    token: Optional[str] = None
+    loopback_open: bool = False
+    reply_hosts: tuple[str, ...] = ()
+
+    def needs_token(self, channel: Channel) -> bool:
+        if self.token is None:
+            return False
+        return not (self.loopback_open and channel.kind != "ws" and is_loopback(channel.host))
+
+    def reply_allowed(self, host: str, channel: Channel) -> bool:
+        return is_loopback(host) or host == channel.host or host in self.reply_hosts
+
+
 class Dispatcher:
-    """Requests in, replies out; jobs go to the JobService with the reply channel as reply_to."""
+    """Requests in, replies out; jobs go to the JobService with the reply channel as reply_to.
+
+    `offload(work, done)`, when given, runs `work` (reading request files and timelines) on another thread
+    and then `done(future)` on the event loop's; without it the work runs inline."""
 
     def __init__(self, service, router: Optional[Router] = None, token: Optional[str] = None,
-                 version: str = __version__):
+                 version: str = __version__, access: Optional[Access] = None,
+                 offload: Optional[Callable[[Callable[[], Any], Callable[[Any], None]], None]] = None):
         self.service = service
         self.router = router or Router()
-        self.token = token or None
+        self.access = access or Access(token or None)
         self.version = version
+        self.offload = offload
+
+    @property
+    def token(self) -> Optional[str]:
+        return self.access.token
 
     def handle_packet(self, data: bytes, channel: Channel) -> None:
+        budget = ReplyBudget(len(data)) if channel.kind == "udp" else None
+        trusted = not self.access.needs_token(channel)
         try:
             messages = decode_packet(data)
         except ProtocolError as error:
-            self.reply_error(channel, error)
+            self.reply_error(self._within(channel, channel, budget, trusted), error)
             return
         for message in messages:
-            self.handle_message(message, channel)
+            self.handle_message(message, channel, budget)
 
     def handle_text(self, text: str, channel: Channel) -> None:
         try:
@@ -426,20 +574,41 @@ class Dispatcher:
             return
         self.handle_message(message, channel)
 
-    def handle_message(self, message: Message, channel: Channel) -> None:
+    def handle_message(self, message: Message, channel: Channel, budget: Optional[ReplyBudget] = None) -> None:
+        """Until the token is checked, replies (errors) go only to the sender (a sender that needs no token:
+        to an allowed `reply=` instead, for oscsend); after it, to `reply=` if the request names one. UDP replies
+        stay within `budget` unless the request carries the token or they go back to a sender that needs none."""
         tag = message.args[0] if message.args and isinstance(message.args[0], str) else ""
-        reply = self._stated_reply_channel(message, channel)  # errors follow reply= too (oscsend peers)
-        try:
+        trusted = not self.access.needs_token(channel)
+        sender = self._stated_reply_channel(message, channel) if trusted else channel
+
+        def answer() -> None:
             request = parse_request(message)
+            self._check_token(request, channel)
             reply = self._reply_channel(request, channel)
-            self._check_token(request)
-            getattr(self, f"_{request.name}")(request, reply)
+            if not self._token_matches(request):
+                reply = self._within(reply, channel, budget, trusted)
+            self._answer(tag, reply, message.address, lambda: getattr(self, f"_{request.name}")(request, reply))
+
+        self._answer(tag, self._within(sender, channel, budget, trusted), message.address, answer)
+
+    @staticmethod
+    def _within(out: Channel, channel: Channel, budget: Optional[ReplyBudget], trusted: bool) -> Channel:
+        """`out`, held to the datagram's reply budget unless it is a trusted sender's own address."""
+        if budget is None or (trusted and out.key == channel.key):
+            return out
+        return BudgetedChannel(out, budget)
+
+    def _answer(self, tag: str, reply: Channel, address: str, work: Callable[[], None]) -> None:
+        """Run `work`; whatever it raises becomes one error reply on `reply`."""
+        try:
+            work()
         except ProtocolError as error:
             self.reply_error(reply, error)
         except CuesmithError as error:
             self.reply_error(reply, ProtocolError("bad_request", str(error), tag))
         except Exception as error:  # a bug must cost one error reply, not the server
-            print(f"cuesmith serve: {message.address[:80]}: {type(error).__name__}: {error}", file=sys.stderr)
+            print(f"cuesmith serve: {address[:80]}: {type(error).__name__}: {error}", file=sys.stderr)
             self.reply_error(reply, ProtocolError("internal", f"the engine failed on this request: {error}"[:300], tag))
 
     def _reply_channel(self, request: Request, channel: Channel) -> Channel:
@@ -449,25 +618,31 @@ class Dispatcher:
             raise ProtocolError("bad_arguments", "reply= is for UDP requests; replies to TCP and WebSocket "
                                                  "go back on the same connection", request.tag)
         host, port = parse_reply(request.options["reply"], channel.host, request.tag)
+        if not self.access.reply_allowed(host, channel):
+            raise ProtocolError("bad_arguments", f"reply= may name this machine or the sender's own address, not "
+                                                 f"{host} (add it to the engine's reply_hosts setting)", request.tag)
         return self.router.udp(host, port) or channel
 
     def _stated_reply_channel(self, message: Message, channel: Channel) -> Channel:
-        """The reply= address of a message that may not parse, if it names a valid one."""
+        """The allowed reply= address of a message that may not parse, if it names one; else the sender."""
         stated = [a for a in message.args[1:] if isinstance(a, str) and a.startswith("reply=")]
         if channel.kind != "udp" or not stated:
             return channel
         try:
-            return self.router.udp(*parse_reply(stated[-1][len("reply="):], channel.host)) or channel
+            host, port = parse_reply(stated[-1][len("reply="):], channel.host)
         except ProtocolError:
             return channel
+        allowed = self.access.reply_allowed(host, channel) and self.router.udp(host, port)
+        return allowed or channel
 
-    def _check_token(self, request: Request) -> None:
-        if self.token is None:
-            return
-        given = request.options.get("token", "")
-        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode("utf-8")):
-            raise ProtocolError("unauthorized", "missing or wrong token= (this engine was started with --token)",
-                                request.tag)
+    def _check_token(self, request: Request, channel: Channel) -> None:
+        if self.access.needs_token(channel) and not self._token_matches(request):
+            raise ProtocolError("unauthorized", "missing or wrong token=", request.tag)
+
+    def _token_matches(self, request: Request) -> bool:
+        given = request.options.get("token")
+        return self.token is not None and given is not None and \
+            hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode("utf-8"))
 
     def reply_error(self, channel: Channel, error: ProtocolError) -> None:
         tag = error.tag if isinstance(error.tag, str) else ""
@@ -479,20 +654,33 @@ class Dispatcher:
             except Exception:
                 print(f"cuesmith serve: could not send an error reply: {failure}", file=sys.stderr)
 
+    def _off_thread(self, work: Callable[[], Any], then: Callable[[Any], None], request: Request,
+                    reply: Channel) -> None:
+        """`then(work())`, with `work` on the offload thread when there is one (file reads may be slow)."""
+        if self.offload is None:
+            then(work())
+            return
+        self.offload(work, lambda done: self._answer(request.tag, reply, PREFIX + request.name,
+                                                     lambda: then(done.result())))
+
     # one method per address
 
     def _ping(self, request: Request, reply: Channel) -> None:
         reply.send(PREFIX + "pong", [request.tag, self.version])
 
     def _submit(self, request: Request, reply: Channel) -> None:
-        body = load_request(request.args[0], request.tag)
-        if request.name == "score":
-            body = resolve_timeline(body, request.tag)
-        priority = int(request.options.get("priority", 0))
-        record = self.service.submit(request.name, body, priority=priority, reply_to=reply.key)
-        reply.send(PREFIX + "accepted", [request.tag, str(record.id)])
+        def read() -> dict:
+            body = load_request(request.args[0], request.tag)
+            return resolve_timeline(body, request.tag) if request.name == "score" else body
 
-    _score = _critique = _analyze = _submit
+        def accept(body: dict) -> None:
+            priority = int(request.options.get("priority", 0))
+            record = self.service.submit(request.name, body, priority=priority, reply_to=reply.key)
+            reply.send(PREFIX + "accepted", [request.tag, str(record.id)])
+
+        self._off_thread(read, accept, request, reply)
+
+    _score = _critique = _analyze = _describe = _submit
 
     def _cancel(self, request: Request, reply: Channel) -> None:
         job_id = request.args[0]

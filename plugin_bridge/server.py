@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import signal
@@ -30,7 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP and TCP port (default 9470; 0: any)")
     parser.add_argument("--ws-port", type=int, default=DEFAULT_WS_PORT, help="WebSocket port (default 9471; 0: any)")
-    parser.add_argument("--token", help="a shared secret every request must carry as token=SECRET")
+    parser.add_argument("--token", help="a shared secret every request must carry as token=SECRET (default: the "
+                                        "token in the user config, generated at the first start, required on "
+                                        "WebSocket and from other machines)")
+    parser.add_argument("--origin", action="append", default=[], metavar="ORIGIN",
+                        help="a web page origin (e.g. https://panel.example) allowed to open the WebSocket; "
+                             "repeatable, added to the config's \"origins\" (default: none)")
+    parser.add_argument("--reply-host", action="append", default=[], metavar="IP",
+                        help="an address besides this machine and the sender's own that reply= may name; "
+                             "repeatable, added to the config's \"reply_hosts\"")
+    parser.add_argument("--max-connections", type=int, default=256, metavar="N",
+                        help="TCP and WebSocket connections at once; the least recently active is closed "
+                             "to let a new one in (default 256)")
+    parser.add_argument("--idle-timeout", type=float, default=300.0, metavar="S",
+                        help="close a TCP or WebSocket connection silent for this long (default 300 s)")
     parser.add_argument("--output-root", type=Path, metavar="DIR",
                         help="jobs write only under this folder (default <user data dir>/cuesmith/jobs)")
     parser.add_argument("--journal", type=Path, metavar="FILE",
@@ -43,42 +55,57 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     ws_port: int = DEFAULT_WS_PORT
-    token: Optional[str] = None
+    token: Optional[str] = None  # --token: required on every request; None: the user config's, see check()
     output_root: Optional[Path] = None
     journal: Optional[Path] = None
     max_running: int = 1
+    origins: tuple[str, ...] = ()
+    reply_hosts: tuple[str, ...] = ()
+    max_connections: int = 256
+    idle_timeout: float = 300.0
+    loopback_open: bool = False  # UDP and TCP from this machine need no token (set by check())
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "ServeConfig":
-        return cls(args.host, args.port, args.ws_port, args.token, args.output_root, args.journal, args.max_running)
+        return cls(args.host, args.port, args.ws_port, args.token, args.output_root, args.journal, args.max_running,
+                   tuple(args.origin), tuple(args.reply_host), args.max_connections, args.idle_timeout)
 
     def check(self) -> "ServeConfig":
+        from cuesmith.engine.config import user_list, user_token
+
         for name, port in (("--port", self.port), ("--ws-port", self.ws_port)):
             if not 0 <= port <= 65535:
                 raise CuesmithError(f"{name} must be 0..65535, got {port}")
         if self.max_running < 1:
             raise CuesmithError(f"--max-running must be at least 1, got {self.max_running}")
+        if self.max_connections < 1 or not self.idle_timeout > 0:
+            raise CuesmithError("--max-connections must be at least 1 and --idle-timeout above 0")
         if self.token is not None and not self.token:
             raise CuesmithError("--token must not be empty")
+        if self.token is None:
+            self.token, self.loopback_open = user_token(create=True), True
+        self.origins = tuple(dict.fromkeys([*user_list("origins"), *self.origins]))
+        self.reply_hosts = tuple(dict.fromkeys([*user_list("reply_hosts"), *self.reply_hosts]))
         self.output_root = (self.output_root or data_dir() / "jobs").expanduser().absolute()
         self.journal = (self.journal or data_dir() / "journal.sqlite").expanduser().absolute()
         return self
 
+    def token_line(self) -> str:
+        from cuesmith.engine.config import config_path
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        if not self.loopback_open:
+            return "; token required"
+        return f"; token (WebSocket and other machines) in {config_path()}"
 
 
 def main(args: argparse.Namespace) -> int:
+    from .protocol import is_loopback
+
     config = ServeConfig.from_args(args).check()
-    if not is_loopback(config.host) and config.token is None:
-        print(f"cuesmith serve: warning: listening on {config.host} without --token: anyone who can reach "
-              "this address can submit jobs", file=sys.stderr)
+    if not is_loopback(config.host) and config.loopback_open:
+        print(f"cuesmith serve: listening on {config.host}: other machines must send the token stored in the "
+              "user config (or start with --token)", file=sys.stderr)
+    raise_file_limit()
     try:
         asyncio.run(serve(config))
     except OSError as error:
@@ -87,11 +114,26 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def raise_file_limit() -> None:
+    """Up to the hard limit: idle connections must not leave jobs without file descriptors."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # Windows, or a limit we may not raise: the connection cap still applies
+
+
 async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> None:
     """Run until SIGINT/SIGTERM: bind, subscribe, resume the journal's unfinished jobs, answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from cuesmith.engine.service import JobService
 
-    from .protocol import Dispatcher, Router
+    from .protocol import Access, Dispatcher, Router
     from .transports import start_transports
 
     loop = asyncio.get_running_loop()
@@ -100,8 +142,14 @@ async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> N
         loop.add_signal_handler(sig, on_signal, stop)
     service = JobService(journal=config.journal, output_root=config.output_root, max_running=config.max_running)
     router = Router(call_soon=loop.call_soon_threadsafe)
-    dispatcher = Dispatcher(service, router, token=config.token)
-    listening = await start_transports(dispatcher, config.host, config.port, config.ws_port)
+    readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cuesmith-read")  # request files, timelines
+
+    def offload(work, done) -> None:
+        readers.submit(work).add_done_callback(lambda future: loop.call_soon_threadsafe(done, future))
+
+    access = Access(config.token, config.loopback_open, config.reply_hosts)
+    dispatcher = Dispatcher(service, router, access=access, offload=offload)
+    listening = await start_transports(dispatcher, config)
     log = StatusLog()
     # the scored timeline is written before the result reaches the client, so the client finds it there
     unsubscribe = [service.subscribe(log), service.subscribe(ScoredTimelineWriter(service)),
@@ -110,13 +158,14 @@ async def serve(config: ServeConfig, ready: Optional[asyncio.Event] = None) -> N
     print(f"cuesmith serve: listening udp+tcp {listening.host}:{listening.port}, "
           f"ws ws://{listening.host}:{listening.ws_port}/; output root {config.output_root}; "
           f"journal {config.journal}; providers {json.dumps(service.providers(), default=str)}; "
-          f"resumed {len(resumed)} job(s)" + ("; token required" if config.token else ""), flush=True)
+          f"resumed {len(resumed)} job(s)" + config.token_line(), flush=True)
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
         listening.close()
+        readers.shutdown(wait=False, cancel_futures=True)
         for cancel in unsubscribe:
             cancel()
         await loop.run_in_executor(None, lambda: service.stop(wait=True))

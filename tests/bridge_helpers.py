@@ -57,6 +57,12 @@ class EngineProcess:
         self.proc.kill()
         self.proc.wait(30)
 
+    def token_option(self) -> str:
+        """`token=...`: the engine's --token, else the one it stored in the (test session's) user config."""
+        from cuesmith.engine.config import user_token
+
+        return f"token={self.token or user_token()}"
+
     def client(self, transport: str = "udp", **kwargs):
         from cuesmith.plugin_bridge.client import BridgeClient
 
@@ -79,8 +85,9 @@ def wait_for_line(lines: list[str], pattern: str, timeout: float, proc: subproce
 
 
 def start_engine(folder: Path, token: Optional[str] = None, journal: Optional[Path] = None,
-                 extra: tuple[str, ...] = (), timeout: float = 90.0) -> EngineProcess:
-    """Start `cuesmith serve --port 0 --ws-port 0` on a private journal, output root and cache."""
+                 extra: tuple[str, ...] = (), timeout: float = 90.0, max_files: Optional[int] = None) -> EngineProcess:
+    """Start `cuesmith serve --port 0 --ws-port 0` on a private journal, output root and cache
+    (`max_files`: its hard limit on open files)."""
     folder.mkdir(parents=True, exist_ok=True)
     journal = journal or folder / "journal.sqlite"
     output_root, cache = folder / "jobs", folder / "cache"
@@ -90,12 +97,18 @@ def start_engine(folder: Path, token: Optional[str] = None, journal: Optional[Pa
         command += ["--token", token]
     env = {**os.environ, "CUESMITH_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=folder)
+                            cwd=folder, preexec_fn=None if max_files is None else lambda: file_limit(max_files))
     engine = EngineProcess(proc, folder, journal, output_root, cache, token)
     threading.Thread(target=_collect, args=(proc, engine.lines), daemon=True).start()
     found = engine.wait_for(LISTENING.pattern, timeout)
     engine.host, engine.port, engine.ws_port = found.group(1), int(found.group(2)), int(found.group(3))
     return engine
+
+
+def file_limit(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def _collect(proc: subprocess.Popen, lines: list[str]) -> None:

@@ -9,6 +9,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CLI = ROOT / ".venv" / "bin" / "cuesmith"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_config(tmp_path_factory):
+    """Engines and clients started by the tests share a private user config (the engine's token lives there),
+    never the user's own."""
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("user-config"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = saved
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own analysis cache, so none sees another's results."""

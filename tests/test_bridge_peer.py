@@ -59,11 +59,16 @@ def test_oscsend_and_oscdump_talk_to_the_engine(engine_process, clip):
         assert any(f'/cuesmith/progress ssf "{job_id}"' in line for line in dump.lines)
         path = re.search(r'"score" "(.+)"', result.group(2)).group(1)
         assert json.loads(open(path).read())["variations"]
-        subprocess.run([*send, "/cuesmith/nothing", "ss", "e1", f"reply={port}"], check=True, timeout=10)
+        subprocess.run([*send, "/cuesmith/nothing", "sss", "e1", "room for the error" * 3, f"reply={port}"],
+                       check=True, timeout=10)
         subprocess.run([*send, "/cuesmith/ping", "s", "e1"], check=True, timeout=10)  # no reply=: to oscsend's port
-        subprocess.run([*send, "/cuesmith/status", "ss", "e2", f"reply={port}"], check=True, timeout=10)
+        # a reply bigger than the request goes to another port only with the token
+        subprocess.run([*send, "/cuesmith/status", "ss", "e3", f"reply={port}"], check=True, timeout=10)
+        subprocess.run([*send, "/cuesmith/status", "sss", "e2", f"reply={port}", engine_process.token_option()],
+                       check=True, timeout=10)
         dump.wait_for(r'/cuesmith/error sss "e1" "unknown_address"', 20)
         dump.wait_for(r'/cuesmith/engine ssssii "e2"', 20)
+        assert not any('"e3"' in line for line in dump.lines)
     finally:
         dump.close()
 

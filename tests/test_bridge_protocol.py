@@ -1,5 +1,7 @@
 """The OSC protocol (docs/osc.md) through the dispatcher and a real JobService, no sockets."""
 import json
+import os
+import struct
 import sys
 import time
 
@@ -8,7 +10,8 @@ import pytest
 from bridge_helpers import short_clip
 from cuesmith.engine import __version__
 from cuesmith.engine.service import JobService
-from cuesmith.plugin_bridge.protocol import (MAX_JSON, MAX_PACKET, CollectingChannel, Dispatcher, Message, Router,
+from cuesmith.plugin_bridge.protocol import (MAX_BUNDLE_DEPTH, MAX_JSON, MAX_PACKET, MAX_REQUEST_FILE, Access,
+                                             CollectingChannel, Dispatcher, Message, ProtocolError, Router,
                                              SlipStream, decode_json_frame, decode_packet, encode_json_frame,
                                              encode_message)
 from pythonosc import slip
@@ -132,9 +135,147 @@ def test_engine_status_names_version_providers_models_and_counts(service):
 
 def test_a_token_is_required_when_set(service):
     dispatcher = Dispatcher(service, token="s3cret")
-    assert error_code(ask(dispatcher, "/cuesmith/ping", "t")) == "unauthorized"
-    assert error_code(ask(dispatcher, "/cuesmith/ping", "t", "token=wrong")) == "unauthorized"
+    tcp = CollectingChannel("tcp:x-1")
+    tcp.kind = "tcp"
+    assert error_code(ask(dispatcher, "/cuesmith/ping", "t", channel=tcp)) == "unauthorized"
+    tcp.replies.clear()
+    assert error_code(ask(dispatcher, "/cuesmith/ping", "t", "token=wrong", channel=tcp)) == "unauthorized"
     assert ask(dispatcher, "/cuesmith/ping", "t", "token=s3cret")[0].address == "/cuesmith/pong"
+
+
+def test_the_users_token_is_asked_of_websockets_and_other_machines_not_of_local_udp_and_tcp(service):
+    dispatcher = Dispatcher(service, access=Access("s3cret", loopback_open=True))
+    local_tcp, websocket = CollectingChannel("tcp:x-1", "127.0.0.1"), CollectingChannel("ws:x-2", "127.0.0.1")
+    local_tcp.kind, websocket.kind = "tcp", "ws"
+    assert ask(dispatcher, "/cuesmith/ping", "t")[0].address == "/cuesmith/pong"
+    assert ask(dispatcher, "/cuesmith/ping", "t", channel=local_tcp)[0].address == "/cuesmith/pong"
+    assert error_code(ask(dispatcher, "/cuesmith/ping", "t", channel=websocket)) == "unauthorized"
+    remote = UdpCollector("udp:192.0.2.7:5000", "192.0.2.7")
+    assert error_code(ask(dispatcher, "/cuesmith/ping", "t", WRONG_TOKEN, channel=remote)) == "unauthorized"
+    remote.replies.clear()
+    assert ask(dispatcher, "/cuesmith/ping", "t", "token=s3cret", channel=remote)[0].address == "/cuesmith/pong"
+
+
+WRONG_TOKEN = "token=" + "x" * 100  # room for the error in the reply budget
+
+
+def sent_bytes(replies) -> int:
+    return sum(len(encode_message(m.address, m.args)) for m in replies)
+
+
+def test_no_more_bytes_go_back_to_an_unauthenticated_udp_sender_than_it_sent(service):
+    """The issue's case: a bundle of 64 `list` requests (with reply=) answered ×143 to another address."""
+    dispatcher = Dispatcher(service, token="s3cret")
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for i in range(64):
+        bundle.add_content(OscMessageBuilder("/cuesmith/list").build() if i % 2 else
+                           build("/cuesmith/list", [f"l{i}", 100, "reply=9000"]))
+    packet = bundle.build().dgram
+    for sender in ("127.0.0.1", "192.0.2.7"):
+        channel = UdpCollector(f"udp:{sender}:5000", sender)
+        dispatcher.handle_packet(packet, channel)
+        assert 0 < sent_bytes(channel.replies) <= len(packet)
+        assert {m.args[1] for m in channel.replies} <= {"unauthorized", "bad_arguments"}
+    channel = UdpCollector("udp:127.0.0.1:5000")
+    dispatcher.handle_packet(b"\x00" * 8, channel)
+    assert channel.replies == []  # the smallest error would be bigger than the packet
+
+
+def build(address, args):
+    builder = OscMessageBuilder(address)
+    for value in args:
+        builder.add_arg(value)
+    return builder.build()
+
+
+def test_reply_may_name_this_machine_the_senders_own_address_or_a_configured_host(service):
+    elsewhere = UdpCollector("udp:x")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    dispatcher = Dispatcher(service, router, access=Access(reply_hosts=("198.51.100.9",)))
+    remote = UdpCollector("udp:192.0.2.7:5000", "192.0.2.7")
+    for target, allowed in (("127.0.0.1:9000", True), ("9000", True), ("192.0.2.7:9000", True),
+                            ("198.51.100.9:9000", True), ("203.0.113.5:9000", False),
+                            ("example.com:9000", False)):
+        elsewhere.replies.clear()
+        remote.replies.clear()
+        ask(dispatcher, "/cuesmith/ping", "t", f"reply={target}", channel=remote)
+        assert bool(elsewhere.replies) == allowed and bool(remote.replies) != allowed, target
+        if not allowed:
+            assert error_code(remote.replies) == "bad_arguments"
+
+
+def test_replies_elsewhere_without_the_token_are_no_bigger_than_the_request(service):
+    """From this machine no token is needed, but reply= to another port gets no more bytes than were sent."""
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    dispatcher = Dispatcher(service, router, access=Access("s3cret", loopback_open=True))
+    for i in range(5):
+        service.submit("analyze", {"video": __file__})
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for i in range(64):
+        bundle.add_content(build("/cuesmith/list", [f"l{i}", 100, "reply=9000"]))
+    packet = bundle.build().dgram
+    sender = UdpCollector("udp:127.0.0.1:5000")
+    dispatcher.handle_packet(packet, sender)
+    assert sender.replies == [] and 0 < sent_bytes(elsewhere.replies) <= len(packet)
+    elsewhere.replies.clear()
+    ask(dispatcher, "/cuesmith/list", "t", 100, "reply=9000", "token=s3cret")
+    assert [m.address for m in elsewhere.replies] == ["/cuesmith/job"] * 5 + ["/cuesmith/list/end"]
+    assert sent_bytes(ask(dispatcher, "/cuesmith/list", "t", 100)) > 10 * len(encode_message("/cuesmith/list",
+                                                                                              ["t", 100]))
+
+
+def test_errors_before_the_token_check_go_to_the_sender_only(service):
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    guarded = Dispatcher(service, router, token="s3cret")
+    sender = ask(guarded, "/cuesmith/nothing", "t", "reply=9000", WRONG_TOKEN)
+    assert error_code(sender) == "unknown_address" and elsewhere.replies == []
+    sender = ask(guarded, "/cuesmith/list", "t", "reply=9000", WRONG_TOKEN)
+    assert error_code(sender) == "unauthorized" and elsewhere.replies == []
+
+
+def test_a_sender_that_needs_no_token_gets_its_errors_at_reply_too(service):
+    """oscsend closes its socket at once: without this it would never see an error."""
+    elsewhere = UdpCollector("udp:127.0.0.1:9000")
+    router = Router()
+    router.udp_factory = lambda host, port: elsewhere
+    dispatcher = Dispatcher(service, router, access=Access("s3cret", loopback_open=True))
+    sender = ask(dispatcher, "/cuesmith/nothing", "t", "a request long enough for its error", "reply=9000")
+    assert sender == [] and error_code(elsewhere.replies) == "unknown_address"
+    remote = UdpCollector("udp:192.0.2.7:5000", "192.0.2.7")
+    ask(dispatcher, "/cuesmith/nothing", "t", "reply=127.0.0.1:9000", WRONG_TOKEN, channel=remote)
+    assert error_code(remote.replies) == "unknown_address" and len(elsewhere.replies) == 1
+
+
+def test_a_bundle_element_of_negative_size_is_a_bad_packet_not_a_hang():
+    for packet in (b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", -8),
+                   b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", -16) + b"/cuesmith/ping\x00\x00",
+                   b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", 1 << 30),
+                   b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", 6) + b"/a\x00\x00,\x00"):
+        with pytest.raises(ProtocolError) as error:
+            decode_packet(packet)
+        assert error.value.code == "bad_packet"
+    nested = encode_message("/cuesmith/ping", ["t"])
+    for _ in range(MAX_BUNDLE_DEPTH + 1):
+        nested = b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", len(nested)) + nested
+    with pytest.raises(ProtocolError, match="nested"):
+        decode_packet(nested)
+    assert decode_packet(nested[20:]) == [Message("/cuesmith/ping", ["t"])]
+
+
+def test_request_files_that_are_fifos_or_devices_are_refused_without_blocking(service, tmp_path):
+    fifo, zero, big = tmp_path / "fifo.json", tmp_path / "zero.json", tmp_path / "big.json"
+    os.mkfifo(fifo)
+    zero.symlink_to("/dev/zero")
+    big.write_text('{"video": "' + "x" * MAX_REQUEST_FILE + '"}')
+    for path, code in ((fifo, "bad_json"), (zero, "bad_json"), (big, "too_large")):
+        replies = ask(Dispatcher(service), "/cuesmith/analyze", "f", str(path))
+        assert error_code(replies) == code, path
+        assert "not a regular file" in replies[0].args[2] or code == "too_large"
 
 
 def test_reply_option_sends_udp_replies_elsewhere(service):
@@ -244,11 +385,3 @@ def test_progress_is_at_most_about_ten_per_second_per_job():
         router.deliver(JobEvent("j1", "progress", "score", stage="decode", fraction=i / 1000, reply_to="tcp:x"))
     elapsed = time.monotonic() - start
     assert 1 <= len(channel.replies) <= 1 + 10 * elapsed + 1
-
-
-def test_errors_follow_the_reply_option_even_when_the_request_is_bad(service):
-    elsewhere = UdpCollector("udp:127.0.0.1:9000")
-    router = Router()
-    router.udp_factory = lambda host, port: elsewhere
-    sender = ask(Dispatcher(service, router), "/cuesmith/nothing", "t", "reply=9000")
-    assert sender == [] and error_code(elsewhere.replies) == "unknown_address"

@@ -66,12 +66,13 @@ def test_websocket_text_frames_carry_json_messages(engine_process):
     from websockets.sync.client import connect
 
     with connect(f"ws://127.0.0.1:{engine_process.ws_port}/") as ws:
-        ws.send(json.dumps({"address": "/cuesmith/ping", "args": ["t1"]}))
+        ws.send(json.dumps({"address": "/cuesmith/ping", "args": ["t1", engine_process.token_option()]}))
         assert json.loads(ws.recv(timeout=10)) == {"address": "/cuesmith/pong", "args": ["t1", __version__]}
         ws.send("{broken")
         reply = json.loads(ws.recv(timeout=10))
         assert reply["address"] == "/cuesmith/error" and reply["args"][:2] == ["", "bad_json"]
-        ws.send(encode_message("/cuesmith/ping", ["b1"]))  # binary frames on the same connection stay OSC
+        # binary frames on the same connection stay OSC
+        ws.send(encode_message("/cuesmith/ping", ["b1", engine_process.token_option()]))
         assert decode_packet(ws.recv(timeout=10))[0].args == ["b1", __version__]
 
 
@@ -79,7 +80,8 @@ def test_a_job_submitted_in_text_frames_gets_its_events_as_text_frames(engine_pr
     from websockets.sync.client import connect
 
     with connect(f"ws://127.0.0.1:{engine_process.ws_port}/") as ws:
-        ws.send(json.dumps({"address": "/cuesmith/analyze", "args": ["j1", json.dumps({"video": str(clip)})]}))
+        ws.send(json.dumps({"address": "/cuesmith/analyze", "args": ["j1", json.dumps({"video": str(clip)}),
+                                                                      engine_process.token_option()]}))
         replies = [json.loads(ws.recv(timeout=10))]
         while replies[-1]["address"] not in ("/cuesmith/result", "/cuesmith/failed"):
             replies.append(json.loads(ws.recv(timeout=120)))
@@ -132,9 +134,9 @@ def test_token_required_when_the_engine_has_one(tmp_path):
             assert error.value.code == "unauthorized"
 
 
-def test_sigterm_stops_cleanly_and_other_hosts_warn_without_a_token(tmp_path):
+def test_sigterm_stops_cleanly_and_other_hosts_are_told_of_the_token(tmp_path):
     with running_engine(tmp_path, extra=("--host", "0.0.0.0")) as engine:
-        assert any("warning: listening on 0.0.0.0 without --token" in line for line in engine.lines)
+        assert any("listening on 0.0.0.0: other machines must send the token" in line for line in engine.lines)
         assert engine.stop(signal.SIGTERM) == 0
         assert engine.lines[-1] == "cuesmith serve: stopped"
 

@@ -30,10 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..music.controls import BarControls
+from ..music.mood import VALENCE_SPLIT, picture_valence as valence
 from ..music.score import Key
 from ..video.tempo import MOTION_FULL_SCALE
 
-MAJOR_VALENCE = 0.40
+MAJOR_VALENCE = VALENCE_SPLIT  # one split for planner and critique (music/mood.py)
 FADE_STRENGTH = 0.6
 DISSOLVE_STRENGTH = 0.85
 # onsets per 4/4 bar (melody + accompaniment) in POP909 001-700's melodic bars: the 10th, 25th,
@@ -44,10 +45,6 @@ PHRASE_BARS = 4  # a chorus starts on a phrase boundary
 MIN_ROLE_BARS = 3  # bars a role lasts at least
 CHORUS_MIN_BARS = 8  # a one-section clip this long turns to a chorus at its middle phrase
 WARMTH_FULL_SCALE = 0.25  # |mean (R - B)/255| that counts as fully warm or cool
-
-
-def valence(brightness: float, saturation: float, warmth: float) -> float:
-    return float(0.5 * brightness + 0.3 * saturation + 0.2 * (warmth + 1.0) / 2.0)
 
 
 def clip_valence(analysis) -> float:

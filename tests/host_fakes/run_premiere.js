@@ -22,12 +22,16 @@ const common = {
   },
   say,
   place: process.env.CUESMITH_PLACE || "stems",
+  family: process.env.CUESMITH_FAMILY || "", // the panel's "model family" field
 };
 
 async function runUxp() {
   const ppro = require(path.join(__dirname, "node", "premierepro"));
   const { scoreSelection } = require(path.join(panel, "main.js"));
-  const plan = await scoreSelection({ ...common, ppro, WebSocketImpl: WebSocket, url: process.env.CUESMITH_WS_URL });
+  const core = require(path.join(panel, "core.js"));
+  const configToken = () => core.configToken(common.readText, process.platform, process.env, os.homedir());
+  const plan = await scoreSelection({ ...common, ppro, WebSocketImpl: WebSocket, url: process.env.CUESMITH_WS_URL,
+                                      configToken });
   return { plan, calls: ppro.calls };
 }
 
