@@ -99,8 +99,9 @@ def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None =
     """Render and write the mix (key "mix") and one WAV per part (key: part name), a chunk at a time."""
     out_dir = Path(out_dir)
     check_folder(out_dir)
+    parts_with_notes(song)
     synth = load_synth(Path(soundfont) if soundfont else default_soundfont(), SAMPLE_RATE)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # the scratch files go beside the stems, on the same disk
     with _synthesized(synth, song, SAMPLE_RATE, out_dir, progress, workers) as synthesized:
         loudness, peak = _levels(synthesized.chunks(), synthesized.frames, SAMPLE_RATE)
         gain = 10 ** (normalising_gain_db(loudness, peak) / 20)
@@ -238,9 +239,7 @@ def _synthesized(synth, song: Song, sample_rate: int, scratch_dir: Optional[Path
                  progress: Optional[Progress], workers: Optional[int]) -> Iterator[Synthesized]:
     """Every part with notes synthesised into scratch files in `scratch_dir` (None: the system's temporary
     folder), removed when the block ends."""
-    parts = [p for p in song.parts if p.notes]
-    if not parts:
-        raise CuesmithError("nothing to render: the song has no notes")
+    parts = parts_with_notes(song)
     keys: list[str] = []
     for part in parts:
         keys.append(_unique_key(part.name, keys))
@@ -248,6 +247,13 @@ def _synthesized(synth, song: Song, sample_rate: int, scratch_dir: Optional[Path
     with tempfile.TemporaryDirectory(prefix=".cuesmith-render-", dir=scratch_dir) as scratch:
         pieces = synthesize_parts(synth, parts, song, frames, sample_rate, Path(scratch), workers, progress)
         yield Synthesized(keys, pieces, frames, sample_rate)
+
+
+def parts_with_notes(song: Song) -> list[Part]:
+    parts = [p for p in song.parts if p.notes]
+    if not parts:
+        raise CuesmithError("nothing to render: the song has no notes")
+    return parts
 
 
 def synthesize_parts(synth, parts: list[Part], song: Song, frames: int, sample_rate: int, scratch: Path,
