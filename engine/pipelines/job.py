@@ -104,13 +104,14 @@ def critique_music(analysis, music: Music, progress: Optional[Progress]):
     """The HarmonySet critique of the chosen variation against its own clip: of its notes where it has a
     Song, else of its audio."""
     from ..critique import assess
-    from ..critique.music import facts_from_audio
-    from ..music.audio import analyze_audio, audio_from_samples
 
     report(progress, "critique", 0.0)
     if music.song is not None:
         critique = assess(analysis, music.song)
     else:
+        from ..critique.music import facts_from_audio
+        from ..music.audio import analyze_audio, audio_from_samples
+
         mix = music.audio_mix()
         mono = mix.mean(axis=1) if mix.ndim == 2 else mix
         critique = assess(analysis, facts_from_audio(analyze_audio(audio_from_samples(mono, music.sample_rate))))
