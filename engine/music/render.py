@@ -103,7 +103,7 @@ def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None =
     synth = load_synth(Path(soundfont) if soundfont else default_soundfont(), SAMPLE_RATE)
     out_dir.mkdir(parents=True, exist_ok=True)  # the scratch files go beside the stems, on the same disk
     with _synthesized(synth, song, SAMPLE_RATE, out_dir, progress, workers) as synthesized:
-        loudness, peak = _levels(synthesized.chunks(), synthesized.frames, SAMPLE_RATE)
+        loudness, peak = _levels(synthesized.chunks(), synthesized.frames, SAMPLE_RATE, progress)
         gain = 10 ** (normalising_gain_db(loudness, peak) / 20)
         names = [safe_file_stem(key) or f"part-{i + 1}" for i, key in enumerate(synthesized.keys)]
         paths = _output_paths(out_dir, [MIX, *names])
@@ -149,7 +149,7 @@ def render_audio(song: Song, soundfont: str | Path | None = None, sample_rate: i
                     whole[start:start + len(chunk)] = chunk
                 yield start, parts, mixed
 
-        loudness, peak = _levels(kept(), frames, sample_rate)
+        loudness, peak = _levels(kept(), frames, sample_rate, progress)
     gain_db = normalising_gain_db(loudness, peak)
     gain = np.float32(10 ** (gain_db / 20))
     for samples in (mix, *stems):
@@ -158,13 +158,14 @@ def render_audio(song: Song, soundfont: str | Path | None = None, sample_rate: i
                          gain_db=gain_db, loudness_lufs=loudness + gain_db)  # loudness scales with gain exactly
 
 
-def _levels(chunks: Iterator[tuple[int, list[np.ndarray], np.ndarray]], frames: int,
-            sample_rate: int) -> tuple[float, float]:
+def _levels(chunks: Iterator[tuple[int, list[np.ndarray], np.ndarray]], frames: int, sample_rate: int,
+            progress: Optional[Progress] = None) -> tuple[float, float]:
     """(integrated loudness of the mix in LUFS, the highest sample peak of the mix and the stems in dBFS)."""
     meter, peak = LoudnessMeter(frames, 2, sample_rate), 0.0
-    for _, stems, mix in chunks:
+    for start, stems, mix in chunks:
         meter.add(mix)
         peak = max(peak, *(_peak(x) for x in (mix, *stems)))
+        report(progress, "measure loudness", (start + len(mix)) / frames)
     return meter.loudness(), (20 * np.log10(peak) if peak > 0 else -np.inf)
 
 
