@@ -112,17 +112,19 @@ def run() -> str:
         thumbs = [timed(lambda: thumbnail_frames(loaded.video, thumbnail_times(loaded), 44)) for _ in range(REPEATS)]
         fill, thumbs_shown = zip(*[event_to_view(app, window, result_json, f"job{i}") for i in range(REPEATS)])
         rss_filled = rss_mib()
-        first = fill[0]
+        first, files = fill[0], len(loaded.stems)
         window.close()
     parse_ms, fill_ms = statistics.median(parse) * 1e3, statistics.median(fill[1:]) * 1e3
     load_ms, thumbs_ms = statistics.median(load) * 1e3, statistics.median(thumbs) * 1e3
     shown_ms = statistics.median(thumbs_shown[1:]) * 1e3
     return "\n".join([
-        f"Clip 6.6 s, 2 cuts; score with 2 variations, 3 stems, critique; median of {REPEATS - 1} after a first "
+        f"Clip 6.6 s, 2 cuts; score with 2 variations, {files} audio files (mix and stems), critique; median of "
+        f"{REPEATS - 1} after a first "
         f"fill of {first * 1e3:.0f} ms; machine load shows in these figures.", "",
         "| step | median ms | ratio to baseline |", "| --- | ---: | ---: |",
         f"| baseline: parse result.json + critique.json | {parse_ms:.2f} | 1.0 |",
-        f"| load_result alone (JSON, MIDI notes, chords, changes) | {load_ms:.1f} | {load_ms / parse_ms:.0f}x |",
+        f"| load_result alone (JSON, critique, placement, MIDI notes to draw) | {load_ms:.1f} | "
+        f"{load_ms / parse_ms:.0f}x |",
         f"| 6 thumbnails alone (PyAV, one pass; decoded off the GUI thread) | {thumbs_ms:.1f} | "
         f"{thumbs_ms / parse_ms:.0f}x |",
         f"| result event (other thread) to filled result view | {fill_ms:.1f} | {fill_ms / parse_ms:.0f}x |",

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+    analyze.add_argument("--with-chroma", action="store_true", help="--json includes the log-chroma histograms")
 
     inspect = sub.add_parser("inspect", help="tempo, key, beats (and chords, parts for MIDI) of a MIDI or audio file")
     inspect.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file (wav, mp3, m4a, ...)")
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     critique.add_argument("--llm-help", action="store_true", help="where to find suitable GGUF models, then exit")
     critique.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     critique.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
+
+    describe = sub.add_parser("describe", help="a music-video description of a piece of music, and cuts on its beats")
+    describe.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file")
+    describe.add_argument("--lyrics", type=Path, metavar="FILE", help="lyrics: .lrc with times, or plain text")
+    describe.add_argument("--tags", default="", metavar="TEXT", help='genre / MV type / other tags, e.g. "ballad, story narrative"')
+    describe.add_argument("--llm", type=Path, metavar="MODEL.gguf", help="write the prose with this local GGUF model")
+    describe.add_argument("--fps", type=float, default=30.0, help="frame rate of cuts.otio/cuts.edl (default 30)")
+    describe.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="write description.json/.md and cuts.otio/.edl here (existing files are never replaced)")
 
     score = sub.add_parser("score", help="MIDI (chords, melody, accompaniment) and stems for a video clip")
     score.add_argument("video", type=Path, nargs="?")
@@ -152,7 +162,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             args.video, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
-    return show(analysis, args.json)
+    return show(analysis.including_chroma() if args.with_chroma else analysis, args.json)
 
 
 @command("inspect")
@@ -200,6 +210,25 @@ def run_critique(args: argparse.Namespace) -> int:
 
         json_path, md_path = write_critique(result, args.out)
         print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@command("describe")
+def run_describe(args: argparse.Namespace) -> int:
+    from .api import Engine
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CuesmithError("exists and is not a folder", args.out)
+    if not 1.0 <= args.fps <= 240.0:
+        raise CuesmithError(f"--fps must be 1..240, got {args.fps:g}")
+    bar = TerminalProgress()
+    try:
+        description = Engine().describe(args.music, lyrics=args.lyrics, tags=args.tags, llm=args.llm, progress=bar)
+    finally:
+        bar.close()
+    files = description.save(args.out, fps=args.fps)
+    print(description.summary())
+    print("wrote " + ", ".join(str(p) for p in (files.json, files.markdown, files.otio, files.edl) if p))
     return 0
 
 

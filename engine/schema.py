@@ -8,7 +8,7 @@ new optional fields keep the version. Version 2: result.json holds the
 may be null (audio-only families); version 1 files are still read.
 
 Every request type lives here: ScoreRequest, CritiqueRequest,
-AnalyzeRequest, TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
+AnalyzeRequest, DescribeRequest, TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
 """
 from __future__ import annotations
 
@@ -147,6 +147,17 @@ class AnalyzeRequest(_Request):
 
 
 @dataclass
+class DescribeRequest(_Request):
+    """A music-video description of `music` (MIDI or audio); description.json/.md and cuts.otio/.edl go to out_dir."""
+    KIND, REQUIRED, MISSING = "describe", "music", "a describe request needs the music"
+    music: str = ""
+    lyrics: str = ""  # .lrc (timed lines) or plain text
+    tags: str = ""  # genre, MV type, other tags: "ballad, story narrative"
+    out_dir: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
 class TimelineRequest(_Request):
     """A timeline file to read (EDL, FCP7 XML, FCPXML, .otio); `media_dir`: where to look for its media;
     `rate`: an EDL's frame rate (default: its first clip's media)."""
@@ -232,7 +243,8 @@ class ScoreResult:
     def from_dict(cls, values: dict) -> "ScoreResult":
         _check_version(values, "score result")
         kept = _known(cls, values)
-        kept["request"] = ScoreRequest.from_dict(values["request"])
+        # not validated: what ran is read back even where its family is not registered (a panel, a host)
+        kept["request"] = ScoreRequest(**_known(ScoreRequest, values["request"]))
         kept["variations"] = [VariationResult(**_known(VariationResult, v)) for v in values["variations"]]
         if values.get("placement"):
             kept["placement"] = Placement.from_dict(values["placement"])

@@ -1,4 +1,5 @@
-"""The critique: overall score, then the four dimensions with their 1-10 score, labels and prose."""
+"""The critique (the engine's `Critique`): overall score, then the four dimensions with their 1-10 score,
+labels and prose."""
 from __future__ import annotations
 
 from typing import Optional
@@ -6,7 +7,8 @@ from typing import Optional
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
-from .result_data import Critique, Dimension
+from cuesmith.engine.critique import Critique, Dimension
+from cuesmith.engine.critique.prose import TITLES
 
 
 def label(text: str, name: str = "", wrap: bool = True) -> QLabel:
@@ -21,7 +23,7 @@ def label(text: str, name: str = "", wrap: bool = True) -> QLabel:
 
 
 class DimensionCard(QFrame):
-    def __init__(self, dimension: Dimension, parent=None):
+    def __init__(self, dimension: Dimension, prose: str, parent=None):
         super().__init__(parent)
         self.setObjectName("card")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -29,16 +31,17 @@ class DimensionCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.setSpacing(3)
-        layout.addWidget(label(dimension.title, "heading"))
+        title = TITLES.get(dimension.name, dimension.name.title())
+        layout.addWidget(label(title, "heading"))
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.bar.setValue(0 if dimension.score is None else round(dimension.score * 10))
         self.bar.setFormat("not assessed" if dimension.score is None else f"{dimension.score:.1f} / 10")
-        self.bar.setAccessibleName(f"{dimension.title} score")
+        self.bar.setAccessibleName(f"{title} score")
         layout.addWidget(self.bar)
         labels = "; ".join(f"{k}: {v}" for k, v in dimension.labels.items())
         layout.addWidget(label(labels, "dim"))
-        self.prose = label(dimension.prose)
+        self.prose = label(prose)
         layout.addWidget(self.prose)
 
     def resizeEvent(self, event) -> None:
@@ -70,6 +73,6 @@ class CritiqueView(QWidget):
         moments = ", ".join(f"{m.time:.1f} s {m.grade}" for m in critique.key_moments) or "none"
         self.overall.setText(f"Critique: {overall} overall — key moments {moments}")
         for dimension in critique.dimensions:
-            card = DimensionCard(dimension)
+            card = DimensionCard(dimension, critique.prose.get(dimension.name, ""))
             self.cards.append(card)
             self.layout_.addWidget(card)

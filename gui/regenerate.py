@@ -15,7 +15,8 @@ from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QPushButton, QSpinBox,
                              QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from cuesmith.engine.schema import DENSITIES, FAMILIES, MODES
+from cuesmith.engine.pipelines import families
+from cuesmith.engine.schema import DENSITIES, MODES
 
 from .critique_view import label
 from .result_data import ResultData
@@ -82,7 +83,8 @@ class RegenerateView(QWidget):
         self.rows: dict[str, int] = {}  # job id -> table row
         self.scores: dict[int, Optional[float]] = {}
         self.tempo_low, self.tempo_high = tempo_box("lowest tempo"), tempo_box("highest tempo")
-        self.mode, self.density, self.family = choice_box(MODES), choice_box(DENSITIES), choice_box(FAMILIES, False)
+        self.mode, self.density = choice_box(MODES), choice_box(DENSITIES)
+        self.family = choice_box(families(), False)  # the table and $CUESMITH_FAMILIES
         self.seed = QSpinBox()
         self.seed.setRange(0, 2 ** 31 - 1)
         self.variations = QSpinBox()

@@ -1,11 +1,17 @@
 """What the result view shows, read from a job's result file (no Qt here).
 
-A score job's `result.json` (engine/schema.py `ScoreResult`) or a critique
-job's `critique.json` (engine/critique/report.py) becomes one `ResultData`:
-the critique's dimensions and key moments, the clip's cuts, the music's beats
-and changes, the notes of each part and the chords for the piano roll, the
-stems for the audio preview. Anything missing or of the wrong shape is a
-`CuesmithError` naming the file, so the panel can say so and keep working.
+A score job's `result.json` (engine/schema.py `ScoreResult`, schema version 2)
+carries a `placement`: every time the view draws (graded key moments with their
+colours and notes, section starts, beats, downbeats, chord spans) and the files
+(the MIDI, the mix and stems). The critique is the engine's own `Critique`,
+read with `Critique.from_dict`. The MIDI is read only to draw its notes.
+
+A critique job's `critique.json` (and a version-1 result.json, which has no
+placement) gets the same `Placement`, made the way the engine makes one from
+the critique's key moments and measured beats.
+
+Anything missing or of the wrong shape is a `CuesmithError` naming the file,
+so the panel can say so and keep working.
 """
 from __future__ import annotations
 
@@ -14,40 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from cuesmith.engine.critique import Critique
 from cuesmith.engine.errors import CuesmithError
+from cuesmith.engine.schema import Placement
 
-DIMENSIONS = ("rhythm", "emotion", "theme", "culture")
-TITLES = {"rhythm": "Rhythm & synchronization", "theme": "Theme & content", "emotion": "Emotion",
-          "culture": "Culture"}
 MIDI_SUFFIXES = (".mid", ".midi")
-
-
-@dataclass
-class Dimension:
-    name: str
-    title: str
-    score: Optional[float]  # 1..10; None: not assessed
-    labels: dict[str, str]
-    prose: str
-
-
-@dataclass
-class KeyMoment:
-    time: float  # seconds of the clip
-    kind: str  # "cut", ...
-    grade: str  # "A" | "B" | "C"
-    offset: Optional[float]  # seconds from the moment to the nearest musical change
-    change: Optional[str]
-
-
-@dataclass
-class Critique:
-    overall: Optional[float]
-    dimensions: list[Dimension]
-    key_moments: list[KeyMoment]
-    beats: list[float]
-    downbeats: list[float]
-    prose_source: str = "template"
+GRADES = ("A", "B", "C")
 
 
 @dataclass
@@ -67,22 +45,12 @@ class ChordSpan:
 
 @dataclass
 class Music:
-    """The notes of a MIDI file in seconds, per part, with its chords and changes."""
+    """What the piano roll draws: the notes of a MIDI file in seconds, per part, and the chord spans."""
 
     path: str
     parts: dict[str, list[NoteSpan]]
     chords: list[ChordSpan]
-    changes: list[tuple[float, str]]  # (seconds, "accent" | "chord" | "section")
     duration: float
-
-
-@dataclass
-class Variation:
-    midi: str
-    key: str
-    notes_per_bar: float
-    stems: dict[str, str]
-    overall: Optional[float] = None  # critique score, when one is known
 
 
 @dataclass
@@ -95,19 +63,26 @@ class ResultData:
     duration: float  # seconds of the clip
     cut_times: list[float]
     critique: Optional[Critique]
-    music: Optional[Music]
-    music_file: str  # the MIDI or audio the critique judged ("" for a score's own MIDI)
-    stems: dict[str, str]  # name -> WAV (the first variation's), "mix" first
-    variations: list[Variation] = field(default_factory=list)
+    placement: Placement
+    music: Optional[Music]  # None: no MIDI (audio only)
+    music_file: str  # the MIDI or audio the critique judged ("" for a score's own music)
+    stems: dict[str, str]  # name -> audio file, "mix" first
     tempo: Optional[float] = None
     key: str = ""
     request: dict[str, Any] = field(default_factory=dict)
 
     @property
     def midi(self) -> str:
-        if self.variations:
-            return self.variations[0].midi
-        return self.music_file if self.music_file.lower().endswith(MIDI_SUFFIXES) else ""
+        return self.placement.midi or ""
+
+    @property
+    def moments(self):
+        """The graded markers (critique key moments), in time order."""
+        return [m for m in self.placement.markers if m.grade]
+
+    @property
+    def sections(self) -> list[dict]:
+        return self.placement.sections
 
 
 def load_result(path: str | Path) -> ResultData:
@@ -152,34 +127,34 @@ def score_result(path: Path, values: dict) -> ResultData:
     from cuesmith.engine.schema import ScoreResult
 
     result = ScoreResult.from_dict(values)
-    variations = [Variation(v.midi, v.key, float(v.notes_per_bar), dict(v.stems)) for v in result.variations]
     critique_file = result.critique.get("json") if result.critique else None
     critique = load_critique(Path(critique_file)) if critique_file else None
-    if variations and critique is not None:
-        variations[0].overall = critique.overall
+    placement = result.placement or version1_placement(result, critique)
     request = result.request
     return ResultData(
         kind="score", path=str(path), video=request.video or (request.clips[0]["video"] if request.clips else ""),
-        start=request.start, end=request.end, duration=float(result.duration),
-        cut_times=[float(t) for t in result.cut_times], critique=critique,
-        music=load_music(variations[0].midi) if variations else None, music_file="",
-        stems=ordered_stems(variations[0].stems if variations else {}), variations=variations,
-        tempo=float(result.tempo), key=result.key, request=request.to_dict())
+        start=request.start, end=request.end, duration=float(placement.duration),
+        cut_times=[float(t) for t in result.cut_times], critique=critique, placement=placement,
+        music=load_music(placement.midi, placement.chords or None) if placement.midi else None, music_file="",
+        stems=placed_audio(placement), tempo=float(placement.tempo), key=placement.key, request=request.to_dict())
 
 
 def critique_result(path: Path, values: dict) -> ResultData:
     critique = parse_critique(values)
-    music_file = str(values.get("music") or "")
-    video = values["measurements"]["video"]
-    music = load_music(music_file) if music_file.lower().endswith(MIDI_SUFFIXES) else None
-    playable = music_file if music_file and Path(music_file).is_file() and music is None else ""
+    music_file = str(critique.music or "")
+    video = critique.measurements["video"]
+    is_midi = music_file.lower().endswith(MIDI_SUFFIXES)
+    playable = music_file if music_file and not is_midi and Path(music_file).is_file() else ""
+    measured = critique.measurements.get("music", {})
+    placement = critique_placement(critique, float(critique.duration), midi=music_file if is_midi else None,
+                                   tempo=measured.get("tempo") or 0.0, key=measured.get("key") or "")
+    if playable:
+        placement.audio = {"mix": None, "stems": {"music": playable}}
     return ResultData(
-        kind="critique", path=str(path), video=str(values.get("video", "")), start=None, end=None,
-        duration=float(values.get("duration", video.get("duration", 0.0))),
-        cut_times=[float(t) for t in video.get("cuts", [])], critique=critique, music=music,
-        music_file=music_file, stems={"music": playable} if playable else {},
-        tempo=values["measurements"].get("music", {}).get("tempo"),
-        key=values["measurements"].get("music", {}).get("key") or "")
+        kind="critique", path=str(path), video=str(critique.video or ""), start=None, end=None,
+        duration=placement.duration, cut_times=[float(t) for t in video.get("cuts", [])], critique=critique,
+        placement=placement, music=load_music(music_file) if is_midi else None, music_file=music_file,
+        stems=placed_audio(placement), tempo=measured.get("tempo"), key=placement.key)
 
 
 def load_critique(path: Path) -> Critique:
@@ -191,38 +166,57 @@ def load_critique(path: Path) -> Critique:
 
 
 def parse_critique(values: dict) -> Critique:
+    """The engine's Critique of critique.json, its grades checked (the strip colours them)."""
     if values.get("schema") != "cuesmith.critique":
         raise ValueError("not a cuesmith critique")
-    prose = values.get("prose") or {}
-    dimensions = []
-    for d in values["dimensions"]:
-        name = str(d["name"])
-        score = d.get("score")
-        dimensions.append(Dimension(name, TITLES.get(name, name.title()), None if score is None else float(score),
-                                    {str(k): str(v) for k, v in d.get("labels", {}).items()},
-                                    str(prose.get(name, ""))))
-    dimensions.sort(key=lambda d: DIMENSIONS.index(d.name) if d.name in DIMENSIONS else len(DIMENSIONS))
-    moments = [KeyMoment(float(m["time"]), str(m.get("kind", "cut")), str(m["grade"]), m.get("offset"),
-                         m.get("change")) for m in values.get("key_moments", [])]
-    for moment in moments:
-        if moment.grade not in ("A", "B", "C"):
+    critique = Critique.from_dict(values)
+    for moment in critique.key_moments:
+        if moment.grade not in GRADES:
             raise ValueError(f"key moment grade {moment.grade!r} is not A, B or C")
-    music = values.get("measurements", {}).get("music", {})
-    overall = values.get("overall")
-    return Critique(overall=None if overall is None else float(overall), dimensions=dimensions,
-                    key_moments=moments, beats=[float(b) for b in music.get("beats", [])],
-                    downbeats=[float(b) for b in music.get("downbeats", [])],
-                    prose_source=str(values.get("prose_source", "template")))
+    return critique
 
 
-def load_music(midi: str | Path) -> Music:
-    """Notes (seconds) per part, chord symbols and musical changes of a MIDI file."""
+def critique_placement(critique: Critique, duration: float, midi: Optional[str] = None, tempo: float = 0.0,
+                       key: str = "") -> Placement:
+    """The placement of a result that has none (a critique, a version-1 score): the critique's graded moments
+    as markers (as the engine marks them) and its measured beats; no sections or chords."""
+    from cuesmith.engine.pipelines.placement import moment_marker
+
+    music = critique.measurements.get("music", {})
+    return Placement(duration=duration, tempo=float(tempo or 0.0), key=key, midi=midi,
+                     beats=[float(b) for b in music.get("beats", [])],
+                     downbeats=[float(b) for b in music.get("downbeats", [])],
+                     markers=sorted((moment_marker(m) for m in critique.key_moments), key=lambda m: m.time))
+
+
+def version1_placement(result, critique: Optional[Critique]) -> Placement:
+    """A version-1 result.json's placement: its first variation's files, the critique's moments and beats."""
+    variation = result.variations[0] if result.variations else None
+    stems = dict(variation.stems) if variation else {}
+    if critique is None:
+        placement = Placement(duration=result.duration, tempo=result.tempo, key=result.key)
+    else:
+        placement = critique_placement(critique, result.duration, tempo=result.tempo, key=result.key)
+    placement.midi = variation.midi if variation else None
+    placement.audio = {"mix": stems.pop("mix", None), "stems": stems}
+    return placement
+
+
+def placed_audio(placement: Placement) -> dict[str, str]:
+    """name -> file of the placement's audio: the mix first, then the stems by name."""
+    audio = placement.audio or {}
+    stems = {"mix": audio["mix"]} if audio.get("mix") else {}
+    stems.update(sorted((audio.get("stems") or {}).items()))
+    return stems
+
+
+def load_music(midi: str | Path, chords: Optional[list[dict]] = None) -> Music:
+    """The notes (seconds) of each part of a MIDI file, to draw; `chords` are the placement's chord spans
+    (without them, the chord symbols written in the file)."""
     import numpy as np
 
-    from cuesmith.engine.critique.music import facts_from_song
     from cuesmith.engine.music.midi_io import read_midi
     from cuesmith.engine.music.render import tick_seconds
-    from cuesmith.engine.music.score import PITCH_CLASSES
 
     song = read_midi(midi)
 
@@ -234,17 +228,17 @@ def load_music(midi: str | Path) -> Music:
         starts, ends = seconds([n.start for n in part.notes]), seconds([n.end for n in part.notes])
         parts[part.name or f"part {len(parts) + 1}"] = [
             NoteSpan(s, e, n.pitch, n.velocity) for s, e, n in zip(starts, ends, part.notes)]
-    named = [c for c in song.chords if not c.is_none]
-    chord_starts, chord_ends = seconds([c.start for c in named]), seconds([c.end for c in named])
-    chords = [ChordSpan(s, e, PITCH_CLASSES[c.root] + ("" if c.quality == "M" else c.quality))
-              for s, e, c in zip(chord_starts, chord_ends, named)]
-    has_notes = any(parts.values())
-    changes = [(c.time, c.kind) for c in facts_from_song(song, str(midi)).changes] if has_notes else []
-    return Music(str(midi), parts, chords, changes, float(song.duration_seconds))
+    duration = float(song.duration_seconds)
+    spans = chords if chords is not None else song_chords(song, duration)
+    return Music(str(midi), parts, [ChordSpan(float(c["start"]), float(c["end"]), str(c["label"])) for c in spans],
+                 duration)
 
 
-def ordered_stems(stems: dict[str, str]) -> dict[str, str]:
-    return dict(sorted(stems.items(), key=lambda item: (item[0] != "mix", item[0])))
+def song_chords(song, duration: float) -> list[dict]:
+    """The chord symbols written in the file, as the engine's placement spans them."""
+    from cuesmith.engine.pipelines.placement import chord_spans
+
+    return chord_spans(song, duration)
 
 
 def part_song(midi: str | Path, part_name: str):

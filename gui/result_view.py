@@ -90,7 +90,7 @@ class ResultView(QWidget):
         self.strip.show_result(result, span)
         if result.video and not result.request.get("clips") and not self.decoder_stopped:  # decoded off the GUI thread; shown when ready
             self.decoder.submit(self.decode_thumbnails, result.path, result.video, thumbnail_times(result))
-        empty = "the music is audio: no notes to show" if result.music_file and result.music is None else ""
+        empty = "the music is audio: no notes to show" if result.music is None and result.stems else ""
         self.roll.show_music(result.music, span, result.cut_times, empty)
         self.preview.set_stems(result.stems)
         self.fill_handles(result)

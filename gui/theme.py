@@ -11,12 +11,13 @@ TEXT = QColor(223, 225, 229)
 DIM_TEXT = QColor(140, 144, 150)
 ACCENT = QColor(86, 156, 214)
 ERROR = QColor(240, 100, 90)
-GRADE_COLOURS = {"A": QColor(90, 200, 120), "B": QColor(240, 190, 70), "C": QColor(235, 90, 80)}
+MARKER_COLOURS = {"green": QColor(90, 200, 120), "yellow": QColor(240, 190, 70), "red": QColor(235, 90, 80),
+                  "blue": ACCENT}  # the placement's marker colours (engine/schema.py GRADE_COLOURS, SECTION_COLOUR)
 PART_COLOURS = [QColor(110, 180, 255), QColor(250, 160, 90), QColor(170, 130, 240), QColor(120, 210, 190)]
 CUT = QColor(245, 245, 245)
 BEAT = QColor(95, 98, 104)
 DOWNBEAT = QColor(150, 154, 160)
-CHANGE = QColor(240, 200, 90)
+SECTION = ACCENT
 PLAYHEAD = QColor(255, 80, 80)
 
 STYLE = """

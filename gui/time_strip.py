@@ -1,4 +1,5 @@
-"""The clip's time strip: thumbnails, the music's beats and changes, the cuts and their A/B/C key moments.
+"""The clip's time strip: thumbnails, the music's beats and section starts, the cuts and the A/B/C key moments,
+all read from the result's placement (engine/schema.py `Placement`).
 
 Click (or Left/Right then Enter) to jump: a click near a key moment jumps to the moment.
 """
@@ -16,6 +17,8 @@ from .result_data import ResultData
 
 THUMB_HEIGHT = 44
 MOMENT_RADIUS = 8
+HELP = ("White lines: cuts. Ticks: the music's beats (tall: downbeats). Flags: section starts. Key moments: "
+        "A on a change within a frame, B within 0.5 s, C none. Click to jump; Left/Right pick a moment, Enter jumps.")
 
 
 def image_from_rgb(frame: np.ndarray) -> QImage:
@@ -34,9 +37,7 @@ class TimeStrip(QWidget):
         self.setMouseTracking(True)
         self.setMinimumHeight(THUMB_HEIGHT + 46)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("White lines: cuts. Ticks: the music's beats (tall: downbeats). Triangles: musical "
-                        "changes. Key moments: A on a change within a frame, B within 0.5 s, C none. "
-                        "Click to jump; Left/Right pick a moment, Enter jumps.")
+        self.setToolTip(HELP)
         self.result: Optional[ResultData] = None
         self.span = 1.0
         self.thumbs: list[QPixmap] = []
@@ -44,7 +45,7 @@ class TimeStrip(QWidget):
         self.selected = -1
 
     def show_result(self, result: ResultData, span: float) -> None:
-        """Cuts, beats, changes and key moments of `result`; thumbnails follow through set_thumbnails."""
+        """Cuts, beats, sections and key moments of `result`; thumbnails follow through set_thumbnails."""
         self.result, self.span = result, max(span, 1e-3)
         self.thumbs = []
         self.selected = -1
@@ -71,7 +72,8 @@ class TimeStrip(QWidget):
 
     @property
     def moments(self):
-        return self.result.critique.key_moments if self.result and self.result.critique else []
+        """The placement's graded markers (time, grade, colour, note)."""
+        return self.result.moments if self.result else []
 
     # -- painting --
     def paintEvent(self, event) -> None:
@@ -84,7 +86,7 @@ class TimeStrip(QWidget):
             return
         self.paint_thumbnails(painter)
         self.paint_beats(painter)
-        self.paint_changes(painter)
+        self.paint_sections(painter)
         self.paint_cuts_and_moments(painter)
         painter.setPen(QPen(theme.PLAYHEAD, 2))
         x = self.x_of(self.position)
@@ -100,12 +102,10 @@ class TimeStrip(QWidget):
             painter.drawPixmap(target, thumb, QRectF(thumb.rect()))
 
     def paint_beats(self, painter: QPainter) -> None:
-        critique = self.result.critique
-        if critique is None:
-            return
-        downbeats = set(round(d, 3) for d in critique.downbeats)
+        placement = self.result.placement
+        downbeats = set(round(d, 3) for d in placement.downbeats)
         top = THUMB_HEIGHT + 6
-        for beat in critique.beats:
+        for beat in placement.beats:
             if beat > self.span:
                 break
             strong = round(beat, 3) in downbeats
@@ -113,16 +113,15 @@ class TimeStrip(QWidget):
             x = self.x_of(beat)
             painter.drawLine(QPointF(x, top + (0 if strong else 6)), QPointF(x, top + 14))
 
-    def paint_changes(self, painter: QPainter) -> None:
-        if self.result.music is None:
-            return
-        y = THUMB_HEIGHT + 24
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(theme.CHANGE)
-        for seconds, kind in self.result.music.changes:
-            x = self.x_of(seconds)
-            size = 4 if kind == "accent" else 5
-            painter.drawPolygon([QPointF(x, y - size), QPointF(x - size, y + size), QPointF(x + size, y + size)])
+    def paint_sections(self, painter: QPainter) -> None:
+        top = THUMB_HEIGHT + 20
+        for section in self.result.sections:
+            x = self.x_of(section["time"])
+            painter.setPen(QPen(theme.SECTION, 1))
+            painter.drawLine(QPointF(x, top), QPointF(x, top + 10))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.SECTION)
+            painter.drawPolygon([QPointF(x, top), QPointF(x + 6, top + 2.5), QPointF(x, top + 5)])
 
     def paint_cuts_and_moments(self, painter: QPainter) -> None:
         painter.setPen(QPen(theme.CUT, 2))
@@ -137,7 +136,7 @@ class TimeStrip(QWidget):
         for i, moment in enumerate(self.moments):
             centre = QPointF(self.x_of(moment.time), y)
             painter.setPen(QPen(theme.TEXT, 2) if i == self.selected else Qt.PenStyle.NoPen)
-            painter.setBrush(theme.GRADE_COLOURS.get(moment.grade, theme.DIM_TEXT))
+            painter.setBrush(theme.MARKER_COLOURS.get(moment.colour, theme.DIM_TEXT))
             painter.drawEllipse(centre, MOMENT_RADIUS, MOMENT_RADIUS)
             painter.setPen(theme.BACKGROUND)
             box = QRectF(centre.x() - MOMENT_RADIUS, centre.y() - MOMENT_RADIUS, 2 * MOMENT_RADIUS, 2 * MOMENT_RADIUS)
@@ -160,7 +159,10 @@ class TimeStrip(QWidget):
 
     def mouseMoveEvent(self, event) -> None:
         if self.result is not None:
-            self.hover.emit(self.time_of(event.position().x()))
+            x = event.position().x()
+            near = self.moment_near(x)
+            self.setToolTip(f"{self.moments[near].name}: {self.moments[near].note}" if near >= 0 else HELP)
+            self.hover.emit(self.time_of(x))
 
     def keyPressEvent(self, event) -> None:
         key, count = event.key(), len(self.moments)

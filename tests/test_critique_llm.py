@@ -65,7 +65,7 @@ def test_time_limit_stops_the_model(critique, tiny_model):
 def test_checked_model_prose_is_used(critique, tiny_model, monkeypatch):
     """A model answer that keeps to the facts replaces the template."""
     answer = {name: f"{text} (reworded)" for name, text in critique.prose.items()}
-    monkeypatch.setattr(prose, "generate_json", lambda llm, prompt, limit, tokens: json.dumps(answer))
+    monkeypatch.setattr(prose, "generate_json", lambda llm, prompt, limit, tokens, schema=None: json.dumps(answer))
     result = apply_llm(critique, tiny_model)
     assert result.prose_source == "llm" and result.prose["rhythm"].endswith("(reworded)")
     assert "tiny.gguf" in result.prose_note

@@ -154,3 +154,13 @@ def test_a_request_object_a_dict_and_keywords_make_the_same_request():
         coerce(TimelineRequest, {})
     with pytest.raises(CuesmithError, match="expected a ScoreRequest or a dict"):
         coerce(ScoreRequest, "a.mp4")
+
+
+def test_a_result_reads_back_where_its_family_is_not_registered():
+    """A panel or host without $CUESMITH_FAMILIES still reads what such a family wrote; a new request is checked."""
+    values = ScoreResult(request=ScoreRequest(video="a.mp4", family="fixed_audio"), duration=1.0, tempo=120.0,
+                         key="C major", n_bars=1, cut_times=[], section_bars=[0], variations=[], model={},
+                         providers={}, timings={}).to_dict()
+    assert ScoreResult.from_dict(values).request.family == "fixed_audio"
+    with pytest.raises(CuesmithError, match="unknown model family 'fixed_audio'"):
+        ScoreRequest.from_dict(values["request"])

@@ -1,7 +1,9 @@
 """The host scripts at their seams: each runs outside its editor against a fake of the editor's API
 (tests/host_fakes/), the real `cuesmith send` / OSC / WebSocket and the REAL engine (`cuesmith serve` on
-free ports); the tests check what lands on the fake timeline (record frames, markers) against the job's own
-result.json and critique.json. Everything runs from a `cuesmith hosts install --dest` copy, as shipped."""
+free ports); the tests check what lands on the fake timeline (record frames, markers, files) against the job's
+own result.json placement (schema version 2). An audio-only result (the test-only family
+tests/families/fixed_audio.py, picked with CUESMITH_FAMILY) places its audio and no MIDI in each host.
+Everything runs from a `cuesmith hosts install --dest` copy, as shipped."""
 from __future__ import annotations
 
 import json
@@ -16,6 +18,9 @@ from bridge_helpers import ROOT, running_engine
 from media import Shot, make_video
 
 FAKES = Path(__file__).resolve().parent / "host_fakes"
+FIXED_AUDIO = Path(__file__).resolve().parent / "families" / "fixed_audio.py"
+RESOLVE_COLOURS = {"green": "Green", "yellow": "Yellow", "red": "Red", "blue": "Blue"}
+PREMIERE_COLOURS = {"green": 0, "red": 1, "yellow": 4, "blue": 6}
 CLI = ROOT / ".venv" / "bin" / "cuesmith"
 FPS = 30
 START_FRAME = 108000  # 01:00:00:00
@@ -42,8 +47,11 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as running:
-        yield running
+    """One `cuesmith serve` that also knows the test-only audio family (through $CUESMITH_FAMILIES only)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUESMITH_FAMILIES", f"fixed_audio={FIXED_AUDIO}")
+        with running_engine(tmp_path_factory.mktemp("engine")) as running:
+            yield running
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +69,35 @@ def engine_env(engine, **extra) -> dict:
 
 
 def job_files(imported_wav: str) -> tuple[dict, dict]:
-    """result.json and critique.json of the job that wrote this stem (<job>/stems/<name>.wav)."""
+    """result.json and its placement, of the job that wrote this stem (<job>/stems/<name>.wav)."""
     job = Path(imported_wav).parent.parent
     result = json.loads((job / "result.json").read_text())
-    return result, json.loads(Path(result["critique"]["json"]).read_text())
+    return result, result["placement"]
 
 
-def expected_markers(critique: dict) -> list[tuple[int, str]]:
-    """(frames from the timeline start, grade) of every key moment."""
-    return [(round(timeline_seconds(m["time"]) * FPS), m["grade"]) for m in critique["key_moments"]]
+def placed_stems(placement: dict) -> set[str]:
+    return set(placement["audio"]["stems"].values())
+
+
+def check_placement_markers(placement: dict) -> None:
+    """The placement the hosts read has what they need: graded cuts and the section starts."""
+    kinds = {m["kind"] for m in placement["markers"]}
+    assert {"cut", "section"} <= kinds, "the generated clips have cuts, so the critique has key moments"
+    assert all(m["grade"] in "ABC" and m["colour"] in ("green", "yellow", "red") for m in placement["markers"]
+               if m["kind"] != "section")
+
+
+def expected_resolve_markers(placement: dict) -> list[tuple[int, str, str, str]]:
+    """(frames from the timeline start, colour, name, note) of every placement marker; Resolve keeps one marker
+    per frame, so a second one on a frame moves to the next free frame."""
+    taken, expected = set(), []
+    for m in placement["markers"]:
+        frame = round(timeline_seconds(m["time"]) * FPS)
+        while frame in taken:
+            frame += 1
+        taken.add(frame)
+        expected.append((frame, RESOLVE_COLOURS[m["colour"]], f"cuesmith {m['name']}", m["note"] or m["name"]))
+    return expected
 
 
 # --- DaVinci Resolve -----------------------------------------------------------------------------
@@ -92,21 +120,20 @@ def selected_scene(media: Path) -> dict:
     return scene
 
 
-def check_resolve_calls(calls: list) -> None:
+def check_resolve_calls(calls: list) -> dict:
+    """The stems at the first clip on new tracks, the placement's markers on the timeline; the result."""
     imports = [c[1][0] for c in calls if c[0] == "ImportMedia"]
     appends = [c[1][0] for c in calls if c[0] == "AppendToTimeline"]
     assert imports and len(appends) == len(imports) == sum(c[0] == "AddTrack" for c in calls)
-    result, critique = job_files(imports[0])
-    stems = {p for n, p in result["variations"][0]["stems"].items() if n != "mix"}
-    assert set(imports) == stems  # every stem, not the mix
+    result, placement = job_files(imports[0])
+    assert set(imports) == placed_stems(placement)  # every stem, not the mix
     assert [a["recordFrame"] for a in appends] == [START_FRAME] * len(appends)
     assert [a["trackIndex"] for a in appends] == list(range(2, 2 + len(appends)))  # new tracks after A1
     assert all(a["mediaType"] == 2 for a in appends)
-    markers = [(c[1], c[2], c[4]) for c in calls if c[0] == "AddMarker"]
-    assert critique["key_moments"], "the generated clips have cuts, so the critique has key moments"
-    colours = {"A": "Green", "B": "Yellow", "C": "Red"}
-    assert [(f, colour) for f, colour, _ in markers] == [(f, colours[g]) for f, g in expected_markers(critique)]
-    assert all(note.split(" at ")[0] in ("cut", "transition", "motion peak") for _, _, note in markers)
+    check_placement_markers(placement)
+    markers = [(c[1], c[2], c[3], c[4]) for c in calls if c[0] == "AddMarker"]
+    assert markers == expected_resolve_markers(placement)
+    return result
 
 
 def request_clips(result: dict) -> list[tuple[str, float, float]]:
@@ -166,16 +193,25 @@ def test_reaper_inserts_midi_stems_and_markers_at_the_clips(engine, media, insta
     inserted = [c for c in calls if c[0] == "InsertMedia"]
     assert [c[0] for c in calls if c[0] == "InsertTrackAtIndex"] == ["InsertTrackAtIndex"] * len(inserted)
     midi, stems = inserted[0], inserted[1:]
-    result, critique = job_files(stems[0][1])
+    result, placement = job_files(stems[0][1])
     assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]  # not the audio item
-    assert midi[1] == result["variations"][0]["midi"] and midi[4] == "cuesmith MIDI"
-    assert {c[1] for c in stems} == {p for n, p in result["variations"][0]["stems"].items() if n != "mix"}
+    assert midi[1] == placement["midi"] == result["variations"][0]["midi"] and midi[4] == "cuesmith MIDI"
+    assert {c[1] for c in stems} == placed_stems(placement)
     assert all(c[3] == pytest.approx(10.0) for c in inserted)  # at the first clip's position
-    markers = [(c[1], c[2]) for c in calls if c[0] == "AddProjectMarker2"]
-    assert [round(p, 3) for p, _ in markers] == [round(10.0 + timeline_seconds(m["time"]), 3)
-                                                 for m in critique["key_moments"]]
-    assert [n.split()[1] for _, n in markers] == [m["grade"] for m in critique["key_moments"]]
+    check_reaper_markers(calls, placement)
     assert calls[-1][0] == "Undo_EndBlock"
+
+
+REAPER_RGB = {"green": (40, 180, 60), "yellow": (230, 200, 40), "red": (210, 50, 40), "blue": (60, 110, 220)}
+
+
+def check_reaper_markers(calls: list, placement: dict) -> None:
+    check_placement_markers(placement)
+    markers = [(round(c[1], 3), c[2], c[3]) for c in calls if c[0] == "AddProjectMarker2"]
+    native = {name: r + 256 * g + 65536 * b + 0x1000000 for name, (r, g, b) in REAPER_RGB.items()}
+    assert markers == [(round(10.0 + timeline_seconds(m["time"]), 3),
+                        f"cuesmith {m['name']}: {m['note'] or m['name']}", native[m["colour"]])
+                       for m in placement["markers"]]
 
 
 def test_reaper_without_a_selection_scores_the_time_selection(engine, media, installed, tmp_path):
@@ -213,14 +249,16 @@ def run_panel(kind: str, scene: dict, installed: Path, env: dict, tmp_path: Path
 
 
 def check_premiere_plan(plan: dict) -> tuple[dict, dict]:
-    result, critique = job_files(plan["audio"][0]["path"])
+    result, placement = job_files(plan["audio"][0]["path"])
     assert request_clips(result) == [(c["file"], c["start"], c["end"]) for c in CLIPS]
-    assert {a["path"] for a in plan["audio"]} == {p for n, p in result["variations"][0]["stems"].items() if n != "mix"}
+    assert {a["path"] for a in plan["audio"]} == placed_stems(placement)
     assert all(a["seconds"] == pytest.approx(20.0) for a in plan["audio"])
-    assert [round(m["seconds"], 3) for m in plan["markers"]] == [round(20.0 + timeline_seconds(m["time"]), 3)
-                                                                 for m in critique["key_moments"]]
-    assert plan["midi"] == result["variations"][0]["midi"]
-    return result, critique
+    check_placement_markers(placement)
+    assert [(round(m["seconds"], 3), m["name"], m["note"], m["colourIndex"]) for m in plan["markers"]] == \
+        [(round(20.0 + timeline_seconds(m["time"]), 3), f"cuesmith {m['name']}", m["note"] or m["name"],
+          PREMIERE_COLOURS[m["colour"]]) for m in placement["markers"]]
+    assert plan["midi"] == placement["midi"]
+    return result, placement
 
 
 def test_premiere_uxp_panel_over_websocket(engine, media, installed, tmp_path):
@@ -228,7 +266,8 @@ def test_premiere_uxp_panel_over_websocket(engine, media, installed, tmp_path):
     logged = run_panel("uxp", premiere_scene(media, select=True), installed, env, tmp_path)
     assert any("accepted" in line for line in logged["lines"])
     plan = logged["plan"]
-    _, critique = check_premiere_plan(plan)
+    _, placement = check_premiere_plan(plan)
+    assert plan["midi"] == placement["midi"] is not None
     (imported, paths, into_root), (_, name, actions) = logged["calls"]
     assert imported == "importFiles" and sorted(paths) == sorted(a["path"] for a in plan["audio"]) and into_root
     inserts = [a for a in actions if a["action"] == "insert"]
@@ -237,21 +276,20 @@ def test_premiere_uxp_panel_over_websocket(engine, media, installed, tmp_path):
     markers = [a for a in actions if a["action"] == "marker"]
     assert [(round(m["seconds"], 3), m["comments"]) for m in markers] == \
         [(round(m["seconds"], 3), m["note"]) for m in plan["markers"]]
-    assert [m["name"].split()[1] for m in markers] == [m["grade"] for m in critique["key_moments"]]
+    assert [m["name"] for m in markers] == [f"cuesmith {m['name']}" for m in placement["markers"]]
 
 
 def test_premiere_cep_panel_over_udp_with_extendscript(engine, media, installed, tmp_path):
     logged = run_panel("cep", premiere_scene(media, select=False), installed, engine_env(engine), tmp_path)
     plan = logged["plan"]
-    _, critique = check_premiere_plan(plan)  # nothing selected: every clip of the video tracks
+    _, placement = check_premiere_plan(plan)  # nothing selected: every clip of the video tracks
     overwrites = [c for c in logged["calls"] if c[0] == "overwriteClip"]
     assert [(c[2], c[3]) for c in overwrites] == [(a["path"], a["seconds"]) for a in plan["audio"]]
     # A2 was free; then one new track per further stem, made with the QE DOM
     assert [c[1] for c in overwrites] == list(range(1, 1 + len(overwrites)))
     assert sum(c[0] == "addTracks" for c in logged["calls"]) == len(overwrites) - 1
-    colours = {"A": 0, "B": 4, "C": 1}
     assert [(round(m["seconds"], 3), m["colour"]) for m in logged["markers"]] == \
-        [(round(20.0 + timeline_seconds(m["time"]), 3), colours[m["grade"]]) for m in critique["key_moments"]]
+        [(round(20.0 + timeline_seconds(m["time"]), 3), PREMIERE_COLOURS[m["colour"]]) for m in placement["markers"]]
 
 
 # --- the scripts' own codecs against real implementations ----------------------------------------
@@ -473,26 +511,28 @@ def test_resolve_python_reports_a_clip_the_engine_cannot_read(engine, media, ins
     assert last.startswith("cuesmith: ") and "missing.mp4" in last
 
 
-def test_ableton_osc_writes_each_part_as_a_clip(engine, media, tmp_path):
-    import socket
-
-    import mido
-    from pythonosc.osc_message import OscMessage
-
+def engine_score(engine, request: dict) -> Path:
+    """result.json of a score job run by `engine` (sent by the bridge's own client)."""
     client = engine.client()
     try:
-        job = client.submit("score", {"video": str(media / "a.mp4"), "start": 0.0, "end": 2.0, "stems": False})
-        final = client.wait(job, timeout=120)
+        final = client.wait(client.submit("score", request), timeout=120)
     finally:
         client.close()
     assert final["event"] == "result", final
-    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # stands in for AbletonOSC on its port
+    return Path(final["result"])
+
+
+def run_ableton(result_json: Path) -> tuple[subprocess.CompletedProcess, list]:
+    """Run ableton_osc on `result_json` against a UDP port standing in for AbletonOSC; what it sent there."""
+    import socket
+
+    from pythonosc.osc_message import OscMessage
+
+    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     live.bind(("127.0.0.1", 0))
-    live.settimeout(10)
-    done = subprocess.run([sys.executable, "-m", "cuesmith.plugin_bridge.hosts.ableton_osc", final["result"],
+    done = subprocess.run([sys.executable, "-m", "cuesmith.plugin_bridge.hosts.ableton_osc", str(result_json),
                            "--track", "2", "--slot", "1", "--port", str(live.getsockname()[1])],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
     received = []
     live.settimeout(0.5)
     try:
@@ -502,11 +542,24 @@ def test_ableton_osc_writes_each_part_as_a_clip(engine, media, tmp_path):
     except socket.timeout:
         pass
     live.close()
-    midi = mido.MidiFile(json.loads(Path(final["result"]).read_text())["variations"][0]["midi"])
+    return done, received
+
+
+def test_ableton_osc_writes_each_part_as_a_clip(engine, media, tmp_path):
+    import mido
+
+    result_json = engine_score(engine, {"video": str(media / "a.mp4"), "start": 0.0, "end": 2.0, "stems": False})
+    done, received = run_ableton(result_json)
+    assert done.returncode == 0, done.stderr
+    placement = json.loads(result_json.read_text())["placement"]
+    midi = mido.MidiFile(placement["midi"])
     tempo = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo")
     parts = [(t.name, sum(m.type == "note_on" and m.velocity > 0 for m in t)) for t in midi.tracks]
     parts = [(name, n) for name, n in parts if n]
-    assert received[0][0] == "/live/song/set/tempo" and received[0][1][0] == pytest.approx(mido.tempo2bpm(tempo), abs=1e-3)
+    assert {"melody", "accompaniment", "chords"} <= {name for name, _ in parts}
+    assert received[0][0] == "/live/song/set/tempo"
+    assert received[0][1][0] == pytest.approx(placement["tempo"], abs=1e-3) == pytest.approx(mido.tempo2bpm(tempo),
+                                                                                              abs=1e-3)
     created = [p for a, p in received if a == "/live/clip_slot/create_clip"]
     assert [(p[0], p[1]) for p in created] == [(2 + k, 1) for k in range(len(parts))]
     names = [p[2] for a, p in received if a == "/live/clip/set/name"]
@@ -624,3 +677,83 @@ def test_resolve_python_sends_the_token_an_engine_asks_for(media, installed, tmp
     assert "unauthorized" in runs[""].stdout and "unauthorized" in runs["wrong"].stdout
     assert "unauthorized" not in runs["s3cret"].stdout and "missing.mp4" in runs["s3cret"].stdout
     assert all(run.returncode == 2 for run in runs.values())
+
+
+# --- an audio-only family (tests/families/fixed_audio.py): its audio is placed, no MIDI ---------------------
+
+AUDIO_ONLY = {"CUESMITH_FAMILY": "fixed_audio"}
+
+
+def check_audio_only(result: dict) -> None:
+    placement = result["placement"]
+    assert result["model"]["family"] == "fixed_audio" and placement["midi"] is None
+    assert result["variations"][0]["midi"] is None and set(placement["audio"]["stems"]) == {"pad", "clicks"}
+
+
+def test_resolve_python_places_an_audio_only_result(engine, media, installed, tmp_path):
+    done, calls = run_resolve_python(resolve_scene(media), engine_env(engine, **AUDIO_ONLY), installed, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_audio_only(check_resolve_calls(calls))
+    assert "no MIDI (audio only)" in done.stdout
+
+
+def test_resolve_lua_places_an_audio_only_result(engine, media, installed, tmp_path):
+    script = installed / "resolve" / "cuesmith_score_lua.lua"
+    calls, console = run_lua("resolve_fake.lua", selected_scene(media), script, engine_env(engine, **AUDIO_ONLY),
+                             tmp_path)
+    check_audio_only(check_resolve_calls(calls))
+    assert "no MIDI (audio only)" in console
+
+
+def test_reaper_places_an_audio_only_result_without_a_midi_track(engine, media, installed, tmp_path):
+    calls, _ = run_lua("reaper_fake.lua", reaper_scene(media), installed / "reaper" / "cuesmith_score.lua",
+                       engine_env(engine, **AUDIO_ONLY), tmp_path)
+    inserted = [c for c in calls if c[0] == "InsertMedia"]
+    result, placement = job_files(inserted[0][1])
+    check_audio_only(result)
+    assert [(c[1], c[4]) for c in inserted] == [(placement["audio"]["stems"][name], f"cuesmith {name}")
+                                               for name in ("clicks", "pad")]  # no MIDI track
+    assert all(c[3] == pytest.approx(10.0) for c in inserted)
+    check_reaper_markers(calls, placement)
+
+
+@pytest.mark.parametrize("kind", ["uxp", "cep"])
+def test_premiere_places_an_audio_only_result(kind, engine, media, installed, tmp_path):
+    env = engine_env(engine, CUESMITH_WS_URL=f"ws://{engine.host}:{engine.ws_port}/", **AUDIO_ONLY)
+    logged = run_panel(kind, premiere_scene(media, select=True), installed, env, tmp_path)
+    result, _ = check_premiere_plan(logged["plan"])
+    check_audio_only(result)
+    assert logged["plan"]["midi"] is None and any("no MIDI (audio only)" in line for line in logged["lines"])
+
+
+def test_ableton_osc_sets_the_tempo_of_an_audio_only_result_and_names_its_audio(engine, media):
+    result_json = engine_score(engine, {"video": str(media / "a.mp4"), "family": "fixed_audio"})
+    result = json.loads(result_json.read_text())
+    check_audio_only(result)
+    done, received = run_ableton(result_json)
+    assert done.returncode == 0, done.stderr
+    assert received == [("/live/song/set/tempo", [pytest.approx(result["placement"]["tempo"], abs=1e-3)])]
+    audio = result["placement"]["audio"]
+    assert f"drag these into Live at the video's start: {audio['mix']}, " in done.stdout
+    assert all(path in done.stdout for path in audio["stems"].values())
+
+
+# --- a result written before the placement (schema version 1): one line, nothing placed -------------------
+
+def test_each_host_says_a_result_without_a_placement_is_too_old(installed, tmp_path):
+    old = tmp_path / "result.json"
+    old.write_text(json.dumps({"schema_version": 1, "variations": [{"midi": "/x/score.mid", "stems": {}}]}))
+    script = load_installed_resolve(installed)
+    with pytest.raises(script.ScriptError, match=r"no placement \(schema_version 1\): update cuesmith"):
+        script.placement_of(script.read_json(str(old)))
+    lua = (f'local lib = dofile({json.dumps(str(installed / "reaper" / "cuesmith_lib.lua"))}) '
+           f'local ok, why = pcall(lib.placement, lib.read_json({json.dumps(str(old))})) io.write(why)')
+    assert "no placement (schema_version 1)" in subprocess.run(["lua5.4", "-e", lua], capture_output=True,
+                                                               text=True, check=True).stdout
+    node = (f'require({json.dumps(str(installed / "premiere-cep" / "core.js"))}).readResult('
+            f'{json.dumps(str(old))}, (p) => require("fs").promises.readFile(p, "utf8"))'
+            '.catch((e) => console.log(e.message));')
+    assert "no placement (schema_version 1)" in subprocess.run(["node", "-e", node], capture_output=True,
+                                                               text=True, check=True).stdout
+    done, _ = run_ableton(old)
+    assert done.returncode == 2 and "not a cuesmith score result (schema version 2)" in done.stderr

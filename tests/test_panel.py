@@ -1,6 +1,7 @@
 """The side panel without an engine process: the result view filled from a real score, the piano roll from
 its real MIDI, drag handles, malformed results, engine down; screenshots under tests/output/screenshots."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,8 @@ from panel_helpers import dark_app, image_is_blank, save_screenshot, scored, set
 
 from cuesmith.engine.errors import CuesmithError
 from cuesmith.engine.music.midi_io import read_midi
+
+FIXED_AUDIO = Path(__file__).resolve().parent / "families" / "fixed_audio.py"
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ def test_result_view_shows_the_real_critique_and_music(view, scored, qtbot):  # 
     with qtbot.waitSignal(view.thumbnails_shown, timeout=10000):
         view.show_result(load_result(result.result_json))
     critique = json.loads(open(result.critique["json"]).read())
+    placement = json.loads(open(result.result_json).read())["placement"]
     shown = {card.dimension.name: card for card in view.critique.cards}
     assert set(shown) == {d["name"] for d in critique["dimensions"]} == {"rhythm", "emotion", "theme", "culture"}
     for d in critique["dimensions"]:
@@ -52,21 +56,76 @@ def test_result_view_shows_the_real_critique_and_music(view, scored, qtbot):  # 
         assert card.bar.value() == (0 if d["score"] is None else round(d["score"] * 10))
         assert card.prose.text() == critique["prose"][d["name"]]
     assert f"{critique['overall']:.1f} / 10" in view.critique.overall.text()
+    graded = [m for m in placement["markers"] if m["grade"]]
+    assert [(m.time, m.grade, m.colour, m.note) for m in view.strip.moments] == \
+        [(m["time"], m["grade"], m["colour"], m["note"]) for m in graded]
     assert [(m.time, m.grade) for m in view.strip.moments] == \
-        [(m["time"], m["grade"]) for m in critique["key_moments"]]
+        [(pytest.approx(m["time"], abs=1e-4), m["grade"]) for m in critique["key_moments"]]
+    assert view.strip.result.sections == placement["sections"] and len(placement["sections"]) >= 2
+    assert view.strip.result.placement.beats == placement["beats"]
     assert view.strip.result.cut_times == pytest.approx(truth.cuts)
     assert len(view.strip.thumbs) > 0
     song = read_midi(result.variations[0].midi)
     assert view.roll.note_count == sum(len(p.notes) for p in song.parts) > 0
-    assert set(view.roll.music.parts) == {p.name for p in song.parts}
-    assert [c.label for c in view.roll.music.chords] and len(view.roll.music.chords) == \
-        len([c for c in song.chords if not c.is_none])
+    assert set(view.roll.music.parts) == {p.name for p in song.parts} == {"melody", "accompaniment", "chords"}
+    assert [(c.start, c.end, c.label) for c in view.roll.music.chords] == \
+        [(c["start"], c["end"], c["label"]) for c in placement["chords"]] != []
     stems = [view.preview.stem.itemText(i) for i in range(view.preview.stem.count())]
-    assert stems[0] == "mix" and set(stems) == set(result.variations[0].stems)
+    assert stems[0] == "mix" and set(stems) == {"mix", *placement["audio"]["stems"]} and "chords" in stems
     assert view.preview.stem.currentText() == "mix"
-    assert view.preview.player.source().toLocalFile() == result.variations[0].stems["mix"]
+    assert view.preview.player.source().toLocalFile() == placement["audio"]["mix"]
     qtbot.waitUntil(lambda: view.preview.player.duration() > 1000, timeout=10000)  # QtMultimedia decoded it
     save_screenshot(view, "result_view")
+
+
+@pytest.fixture(scope="module")
+def audio_scored(tmp_path_factory):
+    """A score by the test-only audio family (tests/families/fixed_audio.py): no MIDI, stems and a critique."""
+    from cuesmith.engine import Engine
+    from media import Shot, make_video
+
+    folder = tmp_path_factory.mktemp("panel-audio")
+    truth = make_video(folder / "clip.mp4", [Shot(1.5, "warm", 0.3), Shot(1.5, "cold", 0.8)], size=(160, 90))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUESMITH_FAMILIES", f"fixed_audio={FIXED_AUDIO}")
+        result = Engine(use_cache=False).score_and_save(video=str(truth.path), out_dir=str(folder / "out"),
+                                                        family="fixed_audio", seed=1)
+    return truth, result
+
+
+def test_an_audio_only_result_shows_its_critique_strip_and_audio(view, audio_scored, qtbot):
+    from cuesmith.gui.result_data import load_result
+
+    truth, result = audio_scored
+    placement = json.loads(open(result.result_json).read())["placement"]
+    assert placement["midi"] is None and placement["chords"] == []
+    with qtbot.waitSignal(view.filled, timeout=10000):
+        view.show_result(load_result(result.result_json))
+    assert view.result.midi == "" and view.roll.music is None and "audio" in view.roll.empty_text
+    assert len(view.critique.cards) == 4 and "overall" in view.critique.overall.text()
+    assert [(m.time, m.grade) for m in view.strip.moments] == \
+        [(m["time"], m["grade"]) for m in placement["markers"] if m["grade"]] != []
+    assert view.strip.result.placement.beats == placement["beats"] != []
+    assert view.strip.result.cut_times == pytest.approx(truth.cuts)
+    stems = [view.preview.stem.itemText(i) for i in range(view.preview.stem.count())]
+    assert stems == ["mix", "clicks", "pad"]
+    assert view.preview.player.source().toLocalFile() == placement["audio"]["mix"]
+    handles = [h.text().split(" ", 1)[1] for h in view.handle_widgets()]
+    assert handles == ["mix wav", "clicks wav", "pad wav"]  # no MIDI to drag
+    save_screenshot(view, "audio_only_result")
+
+
+def test_a_version_1_result_still_shows(view, scored, tmp_path):  # noqa: F811
+    from cuesmith.gui.result_data import load_result
+
+    values = json.loads(open(scored[1].result_json).read())
+    values["schema_version"] = 1
+    placement = values.pop("placement")
+    (tmp_path / "result.json").write_text(json.dumps(values))
+    view.show_result(load_result(tmp_path / "result.json"))
+    assert [(m.time, m.grade) for m in view.strip.moments] == \
+        [(m["time"], m["grade"]) for m in placement["markers"] if m["grade"]]
+    assert view.result.stems["mix"] == placement["audio"]["mix"] and view.roll.note_count > 0
 
 
 def test_a_click_on_a_key_moment_jumps_there(view, scored, qtbot):  # noqa: F811

@@ -187,3 +187,33 @@ def test_a_dropped_timeline_is_scored_as_one_piece(panel, clip, qtbot):
     assert shown.duration == pytest.approx(2.0, abs=0.1)
     assert any(abs(t - 1.0) < 0.05 for t in shown.cut_times), "the edit point is a cut"
     assert panel.result_view.roll.note_count > 0
+
+
+def test_the_test_only_audio_family_flows_through_the_panel(qtbot, dark_app, settings_store,  # noqa: F811
+                                                            clip, tmp_path, monkeypatch):
+    """tests/families/fixed_audio.py, registered only through $CUESMITH_FAMILIES: picked in the panel, scored
+    by a real `cuesmith serve`, shown with its critique, time strip and audio (no MIDI)."""
+    from bridge_helpers import running_engine
+    from cuesmith.gui.window import PanelWindow
+
+    monkeypatch.setenv("CUESMITH_FAMILIES", f"fixed_audio={Path(__file__).parent / 'families' / 'fixed_audio.py'}")
+    with running_engine(tmp_path / "engine") as engine:
+        window = PanelWindow(settings_store, overrides={"host": engine.host, "port": engine.port,
+                                                        "start_engine": False})
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.link.connected, timeout=15000)
+        families = [window.regenerate.family.itemText(i) for i in range(window.regenerate.family.count())]
+        assert families == ["vmusprod", "fixed_audio"]
+        with qtbot.waitSignal(window.result_view.filled, timeout=JOB_TIMEOUT) as filled:
+            window.submit("score", {"video": str(clip), "family": "fixed_audio", "stems": True}, clip.name, "jobs")
+        result = json.loads(Path(filled.args[0]).read_text())
+        assert result["model"]["family"] == "fixed_audio" and result["placement"]["midi"] is None
+        view = window.result_view
+        assert view.roll.music is None and len(view.critique.cards) == 4
+        assert [(m.time, m.grade) for m in view.strip.moments] == \
+            [(m["time"], m["grade"]) for m in result["placement"]["markers"] if m["grade"]] != []
+        assert view.preview.player.source().toLocalFile() == result["placement"]["audio"]["mix"]
+        assert [h.text().split(" ", 1)[1] for h in view.handle_widgets()] == ["mix wav", "clicks wav", "pad wav"]
+        save_screenshot(window, "live_audio_only_result")
+        window.close()

@@ -108,7 +108,7 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
     pitched = [n for p in song.parts if not p.is_drum for n in p.notes]
     key = detect_song_key(song) if pitched else None
     return MusicFacts(
-        source=source, kind="midi", duration=round(duration, 4), tempo=round(median_tempo(beat_times), 2),
+        source=source, kind="midi", duration=round(duration, 4), tempo=_rounded(median_tempo(beat_times)),
         tempo_spread=round(spread(beat_times), 4), beats=[round(float(b), 4) for b in beat_times],
         downbeats=[round(d, 4) for d in downbeats], onsets_per_second=round(len(ticks) / max(duration, 1e-6), 3),
         changes=sorted(changes, key=lambda c: c.time), key=key.name if key else None,
@@ -117,6 +117,10 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
         velocity=round(float(np.mean([n.velocity for n in notes])), 1), title=song.title,
         dynamic_range_db=round(level_range(20 * np.log10(weight)), 2),
         tags=[m.text for m in song.markers if not m.text.lower().startswith("cut ")])
+
+
+def _rounded(value: Optional[float], digits: int = 2) -> Optional[float]:
+    return None if value is None else round(value, digits)  # a MIDI one beat long has no tempo to measure
 
 
 def level_range(levels: np.ndarray) -> float:

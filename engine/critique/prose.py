@@ -154,12 +154,14 @@ def facts_prompt(critique) -> str:
     return "\n".join(lines)
 
 
-def json_grammar():
+PROSE_SCHEMA = {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
+                "required": list(DIMENSIONS)}
+
+
+def json_grammar(schema: Optional[dict] = None):
     from llama_cpp import LlamaGrammar
 
-    schema = {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
-              "required": list(DIMENSIONS)}
-    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return LlamaGrammar.from_json_schema(json.dumps(schema or PROSE_SCHEMA), verbose=False)
 
 
 def load_llm(path: Path, seed: int = 0):
@@ -168,7 +170,7 @@ def load_llm(path: Path, seed: int = 0):
     return Llama(model_path=str(path), n_ctx=2048, n_threads=2, seed=seed, verbose=False)
 
 
-def generate_json(llm, prompt: str, time_limit: float, max_tokens: int) -> str:
+def generate_json(llm, prompt: str, time_limit: float, max_tokens: int, schema: Optional[dict] = None) -> str:
     deadline = time.monotonic() + time_limit
 
     def past_deadline(tokens, logits) -> bool:
@@ -176,7 +178,7 @@ def generate_json(llm, prompt: str, time_limit: float, max_tokens: int) -> str:
 
     from llama_cpp import StoppingCriteriaList
 
-    out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.2, grammar=json_grammar(),
+    out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.2, grammar=json_grammar(schema),
                                 stopping_criteria=StoppingCriteriaList([past_deadline]))
     if time.monotonic() > deadline:
         raise TimeoutError(f"the model ran past its {time_limit:g} s limit")
@@ -187,30 +189,39 @@ def llm_prose(critique, model_path: str | Path, time_limit: float = LLM_TIME_LIM
               max_tokens: int = LLM_MAX_TOKENS) -> tuple[Optional[dict], str]:
     """(prose, note): prose is None when the template must stay; note says what happened."""
     path = Path(model_path)
-    if not path.is_file():
-        return None, f"LLM model {path} not found: template prose"
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return None, "llama-cpp-python is not installed (pip install 'cuesmith[llm]'): template prose"
     started = time.monotonic()
-    try:
-        llm = load_llm(path)
-        text = generate_json(llm, facts_prompt(critique), time_limit, max_tokens)
-    except TimeoutError as error:
-        return None, f"{error}: template prose"
-    except Exception as error:  # llama.cpp raises ValueError/RuntimeError for bad files and more
-        return None, f"the model failed ({type(error).__name__}: {error}): template prose"
-    try:
-        prose = json.loads(text)
-    except ValueError:
-        return None, "the model's answer is not complete JSON: template prose"
-    if not isinstance(prose, dict):
-        return None, "the model's answer is not a JSON object: template prose"
+    prose, failure = ask_json(path, facts_prompt(critique), PROSE_SCHEMA, time_limit, max_tokens)
+    if failure:
+        return None, f"{failure}: template prose"
     problem = check_prose(critique, prose)
     if problem:
         return None, f"the model's prose failed the fact check ({problem}): template prose"
     return {d: prose[d].strip() for d in DIMENSIONS}, f"written by {path.name} in {time.monotonic() - started:.1f} s"
+
+
+def ask_json(model_path: Path, prompt: str, schema: dict, time_limit: float,
+             max_tokens: int) -> tuple[Optional[dict], Optional[str]]:
+    """The one way cuesmith asks a local GGUF model for a JSON object (the critique's and the music-video
+    description's prose): (the object, None), or (None, what went wrong in words). Plain data in and out."""
+    if not model_path.is_file():
+        return None, f"LLM model {model_path} not found"
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return None, "llama-cpp-python is not installed (pip install 'cuesmith[llm]')"
+    try:
+        text = generate_json(load_llm(model_path), prompt, time_limit, max_tokens, schema)
+    except TimeoutError as error:
+        return None, str(error)
+    except Exception as error:  # llama.cpp raises ValueError/RuntimeError for bad files and more
+        return None, f"the model failed ({type(error).__name__}: {error})"
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None, "the model's answer is not complete JSON"
+    if not isinstance(answer, dict):
+        return None, "the model's answer is not a JSON object"
+    return answer, None
 
 
 def apply_llm(critique, model_path, time_limit: float = LLM_TIME_LIMIT_S, max_tokens: int = LLM_MAX_TOKENS):

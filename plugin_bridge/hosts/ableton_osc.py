@@ -2,12 +2,14 @@
 
     python -m cuesmith.plugin_bridge.hosts.ableton_osc RESULT.json [--track 0] [--slot 0] [--variation 1]
 
-Sets Live's tempo to the score's, then writes each part of the chosen
-variation's MIDI (melody, accompaniment, ...) as a MIDI clip on its own track:
-part k on track `--track` + k, clip slot `--slot` (those tracks must exist and
-be MIDI tracks). Notes keep their beat positions (MIDI ticks / PPQ), so the
-clip lines up with the picture when launched, or recorded into the
-arrangement, at the video's start.
+Sets Live's tempo to the score's (result.json's placement), then writes each
+part of the chosen variation's MIDI (melody, accompaniment, chords) as a MIDI
+clip on its own track: part k on track `--track` + k, clip slot `--slot`
+(those tracks must exist and be MIDI tracks). Notes keep their beat positions
+(MIDI ticks / PPQ), so the clip lines up with the picture when launched, or
+recorded into the arrangement, at the video's start. A family that writes
+audio only has no MIDI: the tempo is set and the audio files to drag into Live
+are printed.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from ...engine.errors import CuesmithError
 
@@ -28,22 +31,20 @@ class Part:
     notes: list[tuple[int, float, float, int]] = field(default_factory=list)  # pitch, start beat, beats, velocity
 
 
-def read_parts(midi_path: str | Path) -> tuple[float, list[Part]]:
-    """(tempo in BPM, the named tracks that hold notes) of a cuesmith MIDI file."""
+def read_parts(midi_path: str | Path) -> list[Part]:
+    """The named tracks of a cuesmith MIDI file that hold notes, in beats."""
     import mido
 
     try:
         midi = mido.MidiFile(str(midi_path))
     except (OSError, ValueError, EOFError) as error:
         raise CuesmithError(f"cannot read the MIDI: {error}", midi_path) from None
-    tempo, parts = None, []
+    parts = []
     for track in midi.tracks:
         part, tick, sounding = Part(track.name or f"part {len(parts) + 1}"), 0, {}
         for message in track:
             tick += message.time
-            if message.type == "set_tempo" and tempo is None:  # the score's first bar
-                tempo = round(mido.tempo2bpm(message.tempo), 3)
-            elif message.type == "note_on" and message.velocity > 0:
+            if message.type == "note_on" and message.velocity > 0:
                 sounding.setdefault((message.channel, message.note), []).append((tick, message.velocity))
             elif message.type in ("note_off", "note_on") and sounding.get((message.channel, message.note)):
                 start, velocity = sounding[(message.channel, message.note)].pop(0)  # first on, first off
@@ -51,7 +52,7 @@ def read_parts(midi_path: str | Path) -> tuple[float, list[Part]]:
                                    velocity))
         if part.notes:
             parts.append(part)
-    return tempo or 120.0, parts
+    return parts
 
 
 def messages(tempo: float, parts: list[Part], track: int, slot: int) -> list[tuple[str, list]]:
@@ -70,12 +71,25 @@ def messages(tempo: float, parts: list[Part], track: int, slot: int) -> list[tup
     return out
 
 
-def midi_of(result_path: Path, variation: int) -> str:
+@dataclass
+class Placed:
+    tempo: float  # BPM of the score's first bar
+    midi: Optional[str]  # the variation's MIDI; None for an audio-only family
+    audio: list[str]  # the mix and stems (first variation), to drag into Live
+
+
+def placed(result_path: Path, variation: int) -> Placed:
+    """What result.json's placement says to put in Live (the MIDI of `variation`, 1 = the placement's own)."""
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
-        return result["variations"][variation - 1]["midi"]
+        placement = result["placement"]
+        midi = placement["midi"] if variation == 1 else result["variations"][variation - 1]["midi"]
+        audio = placement.get("audio") or {}
+        files = ([audio["mix"]] if audio.get("mix") else []) + sorted((audio.get("stems") or {}).values())
+        return Placed(float(placement["tempo"]), midi, files)
     except (OSError, ValueError, KeyError, IndexError, TypeError):
-        raise CuesmithError(f"not a cuesmith score result with a variation {variation}", result_path) from None
+        raise CuesmithError(f"not a cuesmith score result (schema version 2) with a variation {variation}",
+                            result_path) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,16 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=11000, help="AbletonOSC's port (11000)")
     args = parser.parse_args(argv)
     try:
-        tempo, parts = read_parts(midi_of(args.result, args.variation))
+        score = placed(args.result, args.variation)
+        parts = read_parts(score.midi) if score.midi else []
     except CuesmithError as error:
         print(f"cuesmith: {error}", file=sys.stderr)
         return 2
     client = SimpleUDPClient(args.host, args.port)
-    for address, values in messages(tempo, parts, args.track, args.slot):
+    for address, values in messages(score.tempo, parts, args.track, args.slot):
         client.send_message(address, values)
     for k, part in enumerate(parts):
         print(f"{part.name}: {len(part.notes)} notes -> track {args.track + k}, slot {args.slot}")
-    print(f"tempo {tempo:g} BPM sent to AbletonOSC at {args.host}:{args.port}")
+    if not score.midi:
+        print("audio only (no MIDI): drag these into Live at the video's start: " + ", ".join(score.audio))
+    print(f"tempo {score.tempo:g} BPM sent to AbletonOSC at {args.host}:{args.port}")
     return 0
 
 

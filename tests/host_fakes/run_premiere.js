@@ -22,6 +22,7 @@ const common = {
   },
   say,
   place: process.env.CUESMITH_PLACE || "stems",
+  family: process.env.CUESMITH_FAMILY || "", // the panel's "model family" field
 };
 
 async function runUxp() {

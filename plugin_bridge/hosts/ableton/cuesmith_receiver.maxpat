@@ -111,7 +111,7 @@
     "box": {
      "id": "obj-7",
      "maxclass": "message",
-     "text": "get variations[0]::midi",
+     "text": "get placement::midi",
      "numinlets": 2,
      "numoutlets": 1,
      "patching_rect": [
@@ -126,7 +126,7 @@
     "box": {
      "id": "obj-8",
      "maxclass": "newobj",
-     "text": "route variations[0]::midi",
+     "text": "route placement::midi",
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [

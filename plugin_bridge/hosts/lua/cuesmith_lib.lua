@@ -4,13 +4,14 @@
 -- it prints one JSON line per reply ({"reply": "accepted"|"error", "job_id", "code", "message"}) and per job
 -- event ({"event": "progress"|"result"|"failed"|"cancelled", "job_id", "stage", "fraction", "kind", "result",
 -- "message"}). Also here: a small JSON codec
--- (neither host ships one) and the mapping from score time to timeline time. Written for Lua 5.1
--- (Resolve's LuaJIT) through 5.4 (Reaper).
+-- (neither host ships one), what to place from result.json's `placement` (schema version 2: every time in
+-- seconds of the score, the audio files, the markers with their colours and notes) and the mapping from
+-- score time to timeline time. Written for Lua 5.1 (Resolve's LuaJIT) through 5.4 (Reaper).
 local M = {}
 
 M.BIN = "@CUESMITH_BIN@"  -- `cuesmith hosts install` writes the cuesmith command's path here
 M.MAX_INLINE_JSON = 1400  -- docs/osc.md: longer requests travel as a .json file path
-M.GRADE_COLOURS = {A = "Green", B = "Yellow", C = "Red"}
+M.COLOURS = {green = "Green", yellow = "Yellow", red = "Red", blue = "Blue"}  -- placement -> Resolve
 M.FINAL = {result = true, failed = true, cancelled = true, error = true}
 
 local WINDOWS = package.config:sub(1, 1) == "\\"
@@ -224,6 +225,8 @@ end
 -- Score `clips` and return the decoded result.json, or nil and a one-line message.
 function M.score(clips, say)
   local request = {clips = {}, stems = true, variations = 1}
+  local family = os.getenv("CUESMITH_FAMILY")
+  if family and family ~= "" then request.family = family end
   for i, c in ipairs(clips) do request.clips[i] = {video = c.video, start = c.start, ["end"] = c["end"]} end
   local last = ""
   local final = M.send("score", request, function(event)
@@ -242,17 +245,24 @@ end
 
 -- The result ------------------------------------------------------------------------------------
 
--- [{name, path}]: the stems without the mix, or only the mix (place == "mix" or no stems).
-function M.audio_to_place(result, place)
-  local stems = (result.variations[1] or {}).stems or {}
+-- result.json's placement; an error (one line) for a result written before it existed.
+function M.placement(result)
+  if type(result.placement) ~= "table" then
+    error(string.format("the result has no placement (schema_version %s): update cuesmith and score again",
+                        tostring(result.schema_version or 1)), 0)
+  end
+  return result.placement
+end
+
+-- [{name, path}]: the placement's stems without the mix, or only the mix (place == "mix" or no stems).
+function M.audio_to_place(placement, place)
+  local audio = placement.audio or {}
   local chosen = {}
   if place ~= "mix" then
-    for name, path in pairs(stems) do
-      if name ~= "mix" then chosen[#chosen + 1] = {name = name, path = path} end
-    end
+    for name, path in pairs(audio.stems or {}) do chosen[#chosen + 1] = {name = name, path = path} end
     table.sort(chosen, function(a, b) return a.name < b.name end)
   end
-  if #chosen == 0 and stems.mix then chosen[1] = {name = "mix", path = stems.mix} end
+  if #chosen == 0 and audio.mix then chosen[1] = {name = "mix", path = audio.mix} end
   return chosen
 end
 
@@ -271,30 +281,15 @@ function M.timeline_position(clips, seconds, rate)
   return 0
 end
 
-local function clock(seconds)
-  local minutes = math.floor(math.max(0, seconds) / 60)
-  return string.format("%02d:%04.1f", minutes, math.max(0, seconds) - minutes * 60)
-end
-
-function M.moment_note(m)
-  local text = string.format("%s at %s: grade %s", m.kind, clock(m.time), m.grade)
-  if m.offset then
-    return text .. string.format(", the music's %s %.3f s %s", m.change or "change", math.abs(m.offset),
-                                 m.offset >= 0 and "after" or "before")
+-- The placement's markers (key moments and section starts): [{time, colour, grade, kind, name, note}];
+-- colour is the placement's ("green", "yellow", "red", "blue").
+function M.markers(placement)
+  local marks = {}
+  for i, m in ipairs(placement.markers or {}) do
+    marks[i] = {time = m.time, colour = m.colour, grade = m.grade, kind = m.kind, name = "cuesmith " .. m.name,
+                note = (m.note and m.note ~= "") and m.note or m.name}
   end
-  return text .. ", no musical change within half a second"
-end
-
--- The critique's key moments: [{time, grade, kind, name, note}], or {} when the result has no critique.
-function M.key_moments(result)
-  local path = result.critique and result.critique.json
-  if not path then return {} end
-  local moments = {}
-  for i, m in ipairs(M.read_json(path).key_moments or {}) do
-    moments[i] = {time = m.time, grade = m.grade, kind = m.kind,
-                  name = "cuesmith " .. m.grade .. " " .. m.kind, note = M.moment_note(m)}
-  end
-  return moments
+  return marks
 end
 
 return M

@@ -1,18 +1,22 @@
 // cuesmith panel logic that does not depend on Premiere: the request, the protocol's replies, where the
-// score and the key moments go on the sequence. Shared by the UXP panel (WebSocket, JSON text frames) and
-// the CEP panel (UDP, OSC packets), loaded with require() in both (and in the tests, under Node).
+// score's audio and markers go on the sequence (read from result.json's `placement`, schema version 2: every
+// time in seconds of the score, the files, the markers with their colours and notes). Shared by the UXP panel
+// (WebSocket, JSON text frames) and the CEP panel (UDP, OSC packets), loaded with require() in both (and in the
+// tests, under Node).
 "use strict";
 
 const MAX_INLINE_JSON = 1400; // docs/osc.md: longer requests travel as a .json file path
 const FINAL = { result: true, failed: true, cancelled: true };
-// Premiere's marker colour indices: 0 green, 1 red, 4 yellow.
-const GRADE_COLOUR_INDEX = { A: 0, B: 4, C: 1 };
+// Premiere's marker colour indices of the placement's colours: 0 green, 1 red, 4 yellow, 6 blue.
+const COLOUR_INDEX = { green: 0, red: 1, yellow: 4, blue: 6 };
 
-function buildScoreRequest(clips) {
+// `family`: the model family ("" or undefined: the engine's default).
+function buildScoreRequest(clips, family) {
   return {
     clips: clips.map((c) => ({ video: c.video, start: round(c.start), end: round(c.end) })),
     stems: true,
     variations: 1,
+    ...(family ? { family } : {}),
   };
 }
 
@@ -26,8 +30,8 @@ function tooLarge(request) {
 
 // The score request's OSC arguments after the tag: the JSON (or, over 1,400 bytes, the path of a
 // temporary .json file from writeTemp) and the token option.
-async function requestArguments(clips, writeTemp, token) {
-  const request = buildScoreRequest(clips);
+async function requestArguments(clips, writeTemp, token, family) {
+  const request = buildScoreRequest(clips, family);
   const text = JSON.stringify(request);
   const argument = tooLarge(request) ? await writeTemp(text) : text;
   return [argument, ...(token ? [`token=${token}`] : [])];
@@ -85,11 +89,12 @@ function progressLine(event) {
   return `cuesmith: ${event.stage} ${Math.round(event.fraction * 100)}%`;
 }
 
-// [{name, path}]: the stems without the mix, or only the mix.
-function audioToPlace(result, place) {
-  const stems = (result.variations[0] || {}).stems || {};
-  const names = place === "mix" ? [] : Object.keys(stems).filter((n) => n !== "mix").sort();
-  if (names.length === 0) return stems.mix ? [{ name: "mix", path: stems.mix }] : [];
+// [{name, path}]: the placement's stems without the mix, or only the mix.
+function audioToPlace(placement, place) {
+  const audio = placement.audio || {};
+  const stems = audio.stems || {};
+  const names = place === "mix" ? [] : Object.keys(stems).sort();
+  if (names.length === 0) return audio.mix ? [{ name: "mix", path: audio.mix }] : [];
   return names.map((name) => ({ name, path: stems[name] }));
 }
 
@@ -105,40 +110,35 @@ function sequenceSeconds(clips, seconds) {
   return 0;
 }
 
-function clock(seconds) {
-  const s = Math.max(0, seconds);
-  const minutes = Math.floor(s / 60);
-  return `${String(minutes).padStart(2, "0")}:${(s - minutes * 60).toFixed(1).padStart(4, "0")}`;
+function midiLine(plan) {
+  return plan.midi ? `MIDI at ${plan.midi}` : "no MIDI (audio only)";
 }
 
-function momentNote(m) {
-  const text = `${m.kind} at ${clock(m.time)}: grade ${m.grade}`;
-  if (m.offset === null || m.offset === undefined) return `${text}, no musical change within half a second`;
-  const side = m.offset >= 0 ? "after" : "before";
-  return `${text}, the music's ${m.change || "change"} ${Math.abs(m.offset).toFixed(3)} s ${side}`;
-}
-
-// What to do on the sequence: {audio: [{name, path, seconds}], markers: [{seconds, name, note, colourIndex}]}.
-function placement(result, critique, clips, place) {
+// What to do on the sequence: {midi, audio: [{name, path, seconds}], markers: [{seconds, name, note,
+// colourIndex}]}, from the result's placement (key moments and section starts alike).
+function sequencePlan(result, clips, place) {
+  const placement = result.placement;
   const start = clips[0].recordStart;
   return {
-    midi: result.variations[0].midi,
-    audio: audioToPlace(result, place).map((a) => ({ ...a, seconds: start })),
-    markers: ((critique && critique.key_moments) || []).map((m) => ({
+    midi: placement.midi || null,
+    audio: audioToPlace(placement, place).map((a) => ({ ...a, seconds: start })),
+    markers: (placement.markers || []).map((m) => ({
       seconds: sequenceSeconds(clips, m.time),
-      name: `cuesmith ${m.grade} ${m.kind}`,
-      note: momentNote(m),
-      colourIndex: GRADE_COLOUR_INDEX[m.grade] === undefined ? 6 : GRADE_COLOUR_INDEX[m.grade],
+      name: `cuesmith ${m.name}`,
+      note: m.note || m.name,
+      colourIndex: COLOUR_INDEX[m.colour] === undefined ? COLOUR_INDEX.blue : COLOUR_INDEX[m.colour],
     })),
   };
 }
 
-// The result.json and its critique.json, read with `readText(path) -> Promise<string>`.
+// result.json, read with `readText(path) -> Promise<string>`; an error for a result without a placement.
 async function readResult(path, readText) {
   const result = JSON.parse(await readText(path));
-  const critiquePath = result.critique && result.critique.json;
-  const critique = critiquePath ? JSON.parse(await readText(critiquePath)) : null;
-  return { result, critique };
+  if (!result.placement) {
+    const version = result.schema_version || 1;
+    throw new Error(`the result has no placement (schema_version ${version}): update cuesmith and score again`);
+  }
+  return result;
 }
 
 // --- OSC 1.0, the subset the protocol uses (the CEP panel talks UDP; Node has no OSC codec built in) ----------
@@ -218,7 +218,7 @@ async function configToken(readText, platform, env, home) {
 
 const cuesmithCore = {
   MAX_INLINE_JSON,
-  GRADE_COLOUR_INDEX,
+  COLOUR_INDEX,
   buildScoreRequest,
   tooLarge,
   requestArguments,
@@ -227,8 +227,8 @@ const cuesmithCore = {
   progressLine,
   audioToPlace,
   sequenceSeconds,
-  momentNote,
-  placement,
+  sequencePlan,
+  midiLine,
   readResult,
   configToken,
   oscMessage,

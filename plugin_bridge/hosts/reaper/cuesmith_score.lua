@@ -1,8 +1,10 @@
 -- cuesmith for REAPER (Actions > Load ReaScript > cuesmith_score.lua; needs cuesmith_lib.lua beside it).
 -- Scores the selected video items (or, with none selected, the video items under the time selection, cut to
--- it) with a running `cuesmith serve` through `cuesmith send`, then inserts the MIDI of the first variation and
--- the stems (or the mix, CUESMITH_PLACE=mix) on new tracks at the first clip's position, and the critique's key
--- moments as project markers (green A, yellow B, red C). REAPER runs a script on its main thread, so the
+-- it) with a running `cuesmith serve` through `cuesmith send`, then inserts the MIDI of the first variation (when
+-- the family writes one) and the stems (or the mix, CUESMITH_PLACE=mix) on new tracks at the first clip's
+-- position, and the placement's markers as project markers: key moments (green A, yellow B, red C) and section
+-- starts (blue). Times and files come from result.json's placement; CUESMITH_FAMILY picks the model family.
+-- REAPER runs a script on its main thread, so the
 -- console shows the job's progress when the job ends; the job itself runs in the engine.
 local function script_folder()
   local source = debug.getinfo(1, "S").source
@@ -10,7 +12,7 @@ local function script_folder()
 end
 
 local lib = dofile(script_folder() .. "cuesmith_lib.lua")
-local RGB = {A = {40, 180, 60}, B = {230, 200, 40}, C = {210, 50, 40}}
+local RGB = {green = {40, 180, 60}, yellow = {230, 200, 40}, red = {210, 50, 40}, blue = {60, 110, 220}}
 
 local function say(text)
   reaper.ShowConsoleMsg(text .. "\n")
@@ -71,23 +73,24 @@ local function main()
   say(string.format("cuesmith: scoring %d clip(s)", #clips))
   local result, why = lib.score(clips, say)
   if not result then error(why, 0) end
+  local placement = lib.placement(result)
   local cursor = reaper.GetCursorPosition()
   local start = clips[1].record_start
   reaper.Undo_BeginBlock()
-  insert_on_new_track("cuesmith MIDI", result.variations[1].midi, start)
-  for _, a in ipairs(lib.audio_to_place(result, os.getenv("CUESMITH_PLACE"))) do
+  if placement.midi then insert_on_new_track("cuesmith MIDI", placement.midi, start) end
+  for _, a in ipairs(lib.audio_to_place(placement, os.getenv("CUESMITH_PLACE"))) do
     insert_on_new_track("cuesmith " .. a.name, a.path, start)
   end
-  local moments = lib.key_moments(result)
-  for _, m in ipairs(moments) do
-    local rgb = RGB[m.grade] or {80, 80, 200}
+  local marks = lib.markers(placement)
+  for _, m in ipairs(marks) do
+    local rgb = RGB[m.colour] or RGB.blue
     reaper.AddProjectMarker2(0, false, lib.timeline_position(clips, m.time, 1), 0, m.name .. ": " .. m.note, -1,
                              reaper.ColorToNative(rgb[1], rgb[2], rgb[3]) + 0x1000000)
   end
   reaper.SetEditCurPos(cursor, false, false)
   reaper.Undo_EndBlock("cuesmith: score", -1)
   reaper.UpdateArrange()
-  say(string.format("cuesmith: done: %d marker(s)", #moments))
+  say(string.format("cuesmith: done: %d marker(s)", #marks))
 end
 
 local ok, why = pcall(main)

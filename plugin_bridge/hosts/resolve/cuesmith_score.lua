@@ -2,8 +2,9 @@
 -- Workspace > Scripts > cuesmith_score. Scores the selected video clips of the current timeline (all clips of
 -- its video tracks when none is selected, or before Resolve 21.0.4, which cannot report the selection) with a
 -- running `cuesmith serve` through `cuesmith send`, shows the progress in the console, puts the stems (or the
--- mix, CUESMITH_PLACE=mix) on new audio tracks at the first clip's record frame and the critique's key moments
--- on the timeline as markers (Green A, Yellow B, Red C). Needs cuesmith_lib.lua beside it.
+-- mix, CUESMITH_PLACE=mix) on new audio tracks at the first clip's record frame and the placement's markers on
+-- the timeline: key moments (Green A, Yellow B, Red C) and section starts (Blue). Times and files come from
+-- result.json's placement. CUESMITH_FAMILY picks the model family. Needs cuesmith_lib.lua beside it.
 local function script_folder()
   local source = debug.getinfo(1, "S").source
   return source:sub(1, 1) == "@" and source:sub(2):match("^(.*[/\\])") or ""
@@ -64,14 +65,14 @@ local function place_audio(project, timeline, audio, record_frame)
   end
 end
 
-local function add_markers(timeline, clips, fps, moments)
+local function add_markers(timeline, clips, fps, marks)
   local taken = {}
   for frame in pairs(timeline:GetMarkers() or {}) do taken[frame] = true end
   local start = timeline:GetStartFrame()
-  for _, m in ipairs(moments) do
+  for _, m in ipairs(marks) do
     local frame = math.floor(lib.timeline_position(clips, m.time, fps) + 0.5) - start
     while taken[frame] do frame = frame + 1 end  -- Resolve keeps one marker per frame
-    if timeline:AddMarker(frame, lib.GRADE_COLOURS[m.grade] or "Blue", m.name, m.note, 1, "cuesmith") then
+    if timeline:AddMarker(frame, lib.COLOURS[m.colour] or "Blue", m.name, m.note, 1, "cuesmith") then
       taken[frame] = true
     end
   end
@@ -89,10 +90,12 @@ local function main()
   print(string.format("cuesmith: scoring %d clip(s)", #clips))
   local result, why = lib.score(clips, print)
   if not result then error(why, 0) end
-  place_audio(project, timeline, lib.audio_to_place(result, os.getenv("CUESMITH_PLACE")), clips[1].record_start)
-  local moments = lib.key_moments(result)
-  add_markers(timeline, clips, fps, moments)
-  print(string.format("cuesmith: done: %d marker(s); MIDI at %s", #moments, result.variations[1].midi))
+  local placement = lib.placement(result)
+  place_audio(project, timeline, lib.audio_to_place(placement, os.getenv("CUESMITH_PLACE")), clips[1].record_start)
+  local marks = lib.markers(placement)
+  add_markers(timeline, clips, fps, marks)
+  print(string.format("cuesmith: done: %d marker(s); %s", #marks,
+                      placement.midi and ("MIDI at " .. placement.midi) or "no MIDI (audio only)"))
 end
 
 local ok, why = pcall(main)

@@ -4,12 +4,14 @@ Scores the selected video clips of the current timeline (all clips of its video
 tracks when none is selected, or on Resolve before 21.0.4, which cannot report
 the selection) with a running `cuesmith serve`, shows the job's progress in the
 console, then puts the stems (or the mix) on new audio tracks at the first
-clip's record frame and the critique's key moments on the timeline as markers
-(Green A, Yellow B, Red C).
+clip's record frame and the result's placement markers on the timeline: the
+critique's key moments (Green A, Yellow B, Red C) and the section starts (Blue).
+Every time and file comes from result.json's `placement` (schema version 2).
 
 Settings come from the environment: CUESMITH_HOST (127.0.0.1), CUESMITH_PORT
 (9470), CUESMITH_TOKEN (default: the token in cuesmith's user config),
-CUESMITH_PLACE ("stems" or "mix"), CUESMITH_TIMEOUT (seconds, 1800),
+CUESMITH_PLACE ("stems" or "mix"), CUESMITH_FAMILY (the model family;
+default: the engine's), CUESMITH_TIMEOUT (seconds, 1800),
 CUESMITH_QUIET (seconds without an event before the script asks for the
 job's state, 10: a UDP datagram can be lost).
 
@@ -46,11 +48,12 @@ def config_token():
 
 TOKEN = os.environ.get("CUESMITH_TOKEN") or config_token()
 PLACE = os.environ.get("CUESMITH_PLACE", "stems")
+FAMILY = os.environ.get("CUESMITH_FAMILY", "")
 TIMEOUT_S = float(os.environ.get("CUESMITH_TIMEOUT", "1800"))
 ACCEPT_S = 10.0  # no /cuesmith/accepted within this: no engine there
 QUIET_S = float(os.environ.get("CUESMITH_QUIET", "10"))  # no event for this long: ask for the job's state
 MAX_INLINE_JSON = 1400  # docs/osc.md: longer requests travel as a .json file path
-MARKER_COLOURS = {"A": "Green", "B": "Yellow", "C": "Red"}
+MARKER_COLOURS = {"green": "Green", "yellow": "Yellow", "red": "Red", "blue": "Blue"}  # placement -> Resolve
 
 
 class ScriptError(Exception):
@@ -139,10 +142,13 @@ def _listed(items):
     return list(items.values()) if isinstance(items, dict) else list(items or [])
 
 
-def build_request(clips):
+def build_request(clips, family=FAMILY):
     """The score request: clips in timeline order, each boundary a cut (the engine scores them as one piece)."""
-    return {"clips": [{"video": c["video"], "start": c["start"], "end": c["end"]} for c in clips],
-            "stems": True, "variations": 1}
+    request = {"clips": [{"video": c["video"], "start": c["start"], "end": c["end"]} for c in clips],
+               "stems": True, "variations": 1}
+    if family:
+        request["family"] = family
+    return request
 
 
 def request_argument(request):
@@ -212,12 +218,22 @@ def _wait(sock, engine, tag, timeout, say):
 
 # --- placing the result --------------------------------------------------------------------------
 
-def audio_to_place(result, place=PLACE):
-    """[(name, wav path)]: the stems without the mix, or the mix alone."""
-    stems = result["variations"][0].get("stems") or {}
-    if place == "mix" or set(stems) <= {"mix"}:
-        return [("mix", stems["mix"])] if "mix" in stems else []
-    return [(name, path) for name, path in stems.items() if name != "mix"]
+def placement_of(result):
+    """result.json's placement: every time (seconds of the score) and file the script puts on the timeline."""
+    placement = result.get("placement")
+    if not placement:
+        raise ScriptError("the result has no placement (schema_version %s): update cuesmith and score again"
+                          % result.get("schema_version", 1))
+    return placement
+
+
+def audio_to_place(placement, place=PLACE):
+    """[(name, audio path)]: the stems without the mix, or the mix alone."""
+    audio = placement.get("audio") or {}
+    stems = audio.get("stems") or {}
+    if place == "mix" or not stems:
+        return [("mix", audio["mix"])] if audio.get("mix") else []
+    return sorted(stems.items())
 
 
 def timeline_frame(clips, seconds, fps):
@@ -232,29 +248,10 @@ def timeline_frame(clips, seconds, fps):
     return clips[0]["record_start"] + int(round(seconds * fps))
 
 
-def moment_note(moment):
-    text = "%s at %s: grade %s" % (moment["kind"], _clock(moment["time"]), moment["grade"])
-    if moment.get("offset") is not None:
-        text += ", the music's %s %.3f s %s" % (moment.get("change") or "change", abs(moment["offset"]),
-                                                "after" if moment["offset"] >= 0 else "before")
-    else:
-        text += ", no musical change within half a second"
-    return text
-
-
-def _clock(seconds):
-    minutes, rest = divmod(max(0.0, seconds), 60.0)
-    return "%02d:%04.1f" % (minutes, rest)
-
-
-def markers_for(critique, clips, fps, timeline_start):
-    """[(frame from the timeline start, colour, name, note)] for AddMarker."""
-    marks = []
-    for m in critique.get("key_moments", []):
-        frame = timeline_frame(clips, m["time"], fps) - timeline_start
-        marks.append((frame, MARKER_COLOURS.get(m["grade"], "Blue"), "cuesmith %s %s" % (m["grade"], m["kind"]),
-                      moment_note(m)))
-    return marks
+def markers_for(placement, clips, fps, timeline_start):
+    """[(frame from the timeline start, colour, name, note)] of the placement's markers, for AddMarker."""
+    return [(timeline_frame(clips, m["time"], fps) - timeline_start, MARKER_COLOURS.get(m["colour"], "Blue"),
+             "cuesmith " + m["name"], m.get("note") or m["name"]) for m in placement["markers"]]
 
 
 def place_audio(project, timeline, audio, record_frame):
@@ -308,12 +305,12 @@ def main():
     if not clips:
         raise ScriptError("the timeline has no video clips")
     print("cuesmith: scoring %d clip(s), %.1f s" % (len(clips), sum(c["end"] - c["start"] for c in clips)))
-    result = read_json(submit_and_wait(build_request(clips)))
-    place_audio(project, timeline, audio_to_place(result), clips[0]["record_start"])
-    critique_path = (result.get("critique") or {}).get("json")
-    marks = markers_for(read_json(critique_path), clips, fps, timeline.GetStartFrame()) if critique_path else []
+    placement = placement_of(read_json(submit_and_wait(build_request(clips))))
+    place_audio(project, timeline, audio_to_place(placement), clips[0]["record_start"])
+    marks = markers_for(placement, clips, fps, timeline.GetStartFrame())
     add_markers(timeline, marks)
-    print("cuesmith: done: %d marker(s); MIDI at %s" % (len(marks), result["variations"][0]["midi"]))
+    midi = placement.get("midi")
+    print("cuesmith: done: %d marker(s); %s" % (len(marks), "MIDI at " + midi if midi else "no MIDI (audio only)"))
     return 0
 
 

@@ -58,21 +58,20 @@ function runJob(dgram, host, port, args, say, options, quietSeconds = QUIET_S) {
 }
 
 // The whole command. deps: {evalScript(script, callback), dgram, readText(path) -> Promise<string>,
-// writeTemp(text) -> Promise<path>, say(line), host, port, place ("stems" | "mix"), token, quietSeconds}.
+// writeTemp(text) -> Promise<path>, say(line), host, port, place ("stems" | "mix"), token, family, quietSeconds}.
 async function scoreSelection(deps) {
   const { say } = deps;
   const clips = await evalScript(deps.evalScript, "cuesmith.selection()");
   if (clips.length === 0) throw new Error("the sequence has no video clips");
   say(`cuesmith: scoring ${clips.length} clip(s)`);
-  const args = await core.requestArguments(clips, deps.writeTemp, deps.token);
+  const args = await core.requestArguments(clips, deps.writeTemp, deps.token, deps.family);
   const options = args.slice(1);
   const final = await runJob(deps.dgram, deps.host || "127.0.0.1", deps.port || 9470,
                              [`cep-${Date.now()}`, ...args], say, options, deps.quietSeconds);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
-  const { result, critique } = await core.readResult(final.result, deps.readText);
-  const plan = core.placement(result, critique, clips, deps.place);
+  const plan = core.sequencePlan(await core.readResult(final.result, deps.readText), clips, deps.place);
   const placed = await evalScript(deps.evalScript, `cuesmith.place(${JSON.stringify(plan)})`);
-  say(`cuesmith: done: ${placed.audio} audio clip(s), ${placed.markers} marker(s); MIDI at ${plan.midi}`);
+  say(`cuesmith: done: ${placed.audio} audio clip(s), ${placed.markers} marker(s); ${core.midiLine(plan)}`);
   return plan;
 }
 
@@ -100,7 +99,8 @@ if (typeof window !== "undefined" && window.__adobe_cep__) {
   document.getElementById("score").addEventListener("click", () => {
     const place = document.getElementById("mix").checked ? "mix" : "stems";
     const token = document.getElementById("token").value;
-    scoreSelection({ ...cepDeps(say, place), token }).catch((error) => say(String(error.message || error)));
+    const family = document.getElementById("family").value.trim();
+    scoreSelection({ ...cepDeps(say, place), token, family }).catch((error) => say(String(error.message || error)));
   });
 }
 

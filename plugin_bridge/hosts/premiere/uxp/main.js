@@ -1,8 +1,8 @@
 // cuesmith UXP panel for Premiere Pro (25.6+). UXP panels cannot send UDP, so this one talks to
 // `cuesmith serve` over WebSocket (ws://127.0.0.1:9471) with the JSON text-frame form of the protocol
 // (docs/osc.md). Score: the selected video clips (none selected: every clip of the video tracks) as one
-// piece; then the stems (or the mix) go on new audio tracks at the first clip's start and the critique's
-// key moments become sequence markers.
+// piece; then the stems (or the mix) go on new audio tracks at the first clip's start and the placement's
+// markers (key moments and section starts) become sequence markers.
 "use strict";
 
 const core = require("./core.js");
@@ -101,7 +101,7 @@ async function placeOnSequence(ppro, project, sequence, plan) {
 
 // The whole command. deps: {ppro, WebSocketImpl, readText(path) -> Promise<string>, writeTemp(text) ->
 // Promise<path>, say(line), url, place ("stems" | "mix"), token, configToken() -> Promise<string> (the token
-// from cuesmith's user config, used when the token field is empty)}.
+// from cuesmith's user config, used when the token field is empty), family}.
 async function scoreSelection(deps) {
   const { ppro, say } = deps;
   const project = await ppro.Project.getActiveProject();
@@ -111,14 +111,13 @@ async function scoreSelection(deps) {
   if (clips.length === 0) throw new Error("the sequence has no video clips");
   say(`cuesmith: scoring ${clips.length} clip(s)`);
   const token = deps.token || (deps.configToken ? await deps.configToken() : "");
-  const args = await core.requestArguments(clips, deps.writeTemp, token);
+  const args = await core.requestArguments(clips, deps.writeTemp, token, deps.family);
   const final = await runJob(deps.WebSocketImpl, deps.url || DEFAULT_URL, "/cuesmith/score",
                              [`uxp-${Date.now()}`, ...args], say);
   if (final.event !== "result") throw new Error(`cuesmith: ${final.event}: ${final.message || ""}`);
-  const { result, critique } = await core.readResult(final.result, deps.readText);
-  const plan = core.placement(result, critique, clips, deps.place);
+  const plan = core.sequencePlan(await core.readResult(final.result, deps.readText), clips, deps.place);
   await placeOnSequence(ppro, project, sequence, plan);
-  say(`cuesmith: done: ${plan.audio.length} audio track(s), ${plan.markers.length} marker(s); MIDI at ${plan.midi}`);
+  say(`cuesmith: done: ${plan.audio.length} audio track(s), ${plan.markers.length} marker(s); ${core.midiLine(plan)}`);
   return plan;
 }
 
@@ -154,7 +153,8 @@ if (typeof document !== "undefined" && document.getElementById("score")) {
   document.getElementById("score").addEventListener("click", () => {
     const place = document.getElementById("mix").checked ? "mix" : "stems";
     const token = document.getElementById("token").value;
-    scoreSelection({ ...uxpDeps(say, place), token }).catch((error) => say(String(error.message || error)));
+    const family = document.getElementById("family").value.trim();
+    scoreSelection({ ...uxpDeps(say, place), token, family }).catch((error) => say(String(error.message || error)));
   });
 }
 
