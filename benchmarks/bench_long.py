@@ -36,6 +36,12 @@ def clip(path: Path, seconds: float, size: tuple[int, int], fps: int) -> Path:
     return path
 
 
+# The process's own peak (VmHWM): ru_maxrss would also count what the parent held when it forked this one.
+PEAK_RSS = ("def peak_rss_mib():\n"
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+            "    return int(status.split()[0]) / 1024")
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -71,9 +77,9 @@ def per_bar(tmp: Path) -> list[str]:
 
 def scored(video: Path, out: Path, stems: bool = True) -> dict:
     """One `cuesmith score` in a fresh interpreter: wall s, CPU s, its peak RSS (MiB), the result's timings."""
-    code = ("import resource, sys, json\nfrom cuesmith.engine.cli import main\n"
+    code = ("import sys, json\nfrom cuesmith.engine.cli import main\n"
             f"code = main(['score', {str(video)!r}, '--out', {str(out)!r}] + {[] if stems else ['--no-stems']!r})\n"
-            "print(json.dumps({'code': code, 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
+            f"{PEAK_RSS}\nprint(json.dumps({{'code': code, 'rss': peak_rss_mib()}}))")
     wall, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "CUESMITH_CACHE_DIR": str(out) + "-cache"})
@@ -116,7 +122,7 @@ def run() -> str:
     return "\n".join([
         "Cold: a fresh interpreter running `cuesmith score` (the CLI's main) with an empty analysis cache. "
         "Warm: a second `Engine.score` in one process (MIDI only, tempo fixed at 96 BPM so a clip's length "
-        "sets its bars). Peak RSS: ru_maxrss of the scoring process (forked synthesis workers, when cores are "
+        "sets its bars). Peak RSS: VmHWM of the scoring process (forked synthesis workers, when cores are "
         "idle, are not counted). The machine is shared: compare CPU seconds, and read wall seconds with the "
         "load average (2 cores).", "", *sections[0], "", *sections[1], "", *sections[2]])
 
