@@ -131,5 +131,6 @@ def trim_to_clip(facts, start: float, end: float):
     keep = lambda ts: [round(t - start, 4) for t in ts if start <= t < end]  # noqa: E731
     changes = [replace(c, time=round(c.time - start, 4)) for c in facts.changes if start <= c.time < end]
     return replace(facts, duration=round(min(facts.duration, end) - start, 4), beats=keep(facts.beats),
+                   heard_beats=keep(facts.heard_beats),
                    downbeats=keep(facts.downbeats), changes=changes, level_times=[], level_db=[])
 

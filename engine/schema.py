@@ -78,6 +78,7 @@ class ScoreRequest(_Request):
     out_dir: str = ""  # the service fills it in under its output root when empty
     family: str = "vmusprod"
     variations: int = 1
+    keep_best: bool = False  # critique every variation, keep only the best (critique.rank_variations)
     seed: int = 0
     tempo: Optional[float] = None  # BPM; None: from the video's motion
     mode: Optional[str] = None  # "major" | "minor"; None: from the video's colour

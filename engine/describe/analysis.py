@@ -242,7 +242,7 @@ def analyze_audio_file(path: Path, progress: Optional[Progress] = None,
     measured = analyze_audio(audio)
     if measured.silent:
         raise CuesmithError("the audio is silent: there is no music to describe", path)
-    facts = facts_from_audio(measured)
+    facts = facts_from_audio(measured, audio)
     report(progress, "analyse music", 0.6)
     beats = np.array(measured.beats)
     features, percussive, bass, onsets = audio_beat_features(audio.mono, beats)

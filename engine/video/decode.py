@@ -15,6 +15,7 @@ from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from ..errors import CuesmithError
+from ..files import regular_file
 
 TRUNCATION_TOLERANCE_S = 1.0
 # FFmpeg's decoder threads; None: chosen per clip by decode_threads(). Results do not depend on it.
@@ -48,10 +49,7 @@ class VideoInfo:
 
 
 def check_path(path: Path) -> None:
-    if not path.exists():
-        raise CuesmithError("no such file", path, "check the path")
-    if path.is_dir():
-        raise CuesmithError("is a directory, not a video file", path)
+    regular_file(path, "video file")  # a FIFO or /dev/zero would block or never end
     if path.stat().st_size == 0:
         raise CuesmithError("is empty (0 bytes)", path)
 
