@@ -120,3 +120,20 @@ def test_a_cut_inside_a_bar_gets_a_chord_and_a_bass_onset(model):
     p.cut_ticks = [1920 + 960, 3 * 1920 + 480]  # beat 3 of bar 2, beat 2 of bar 4 (a pinned metre)
     for song in model.generate_stages(p, variations=2, seed=5).songs:
         assert musicality.cut_events(song, p.cut_ticks) == 1.0
+
+
+def test_long_sources_are_encoded_in_bar_windows_no_longer_than_training_crops():
+    from cuesmith.engine.pipelines.vmusprod.decode import _bar_windows
+
+    rng = np.random.default_rng(0)
+    contexts = [np.sort(rng.integers(0, 200, n))[:, None] for n in (3000, 2500)]
+    windows = _bar_windows(contexts, 768)
+    assert len(windows) > 3
+    for row, c in enumerate(contexts):
+        masks = [w[row] for w in windows]
+        assert (np.sum(masks, axis=0) == 1).all()  # every token in exactly one window
+        assert max(m.sum() for m in masks) <= 768
+        for m in masks:  # whole bars only
+            inside = set(c[m, 0])
+            assert not inside & set(c[~m, 0])
+    assert len(_bar_windows([c[:500] for c in contexts], 768)) == 1

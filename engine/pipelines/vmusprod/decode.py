@@ -84,6 +84,10 @@ ROOT_IN_BASS = ("accompaniment",)  # its lowest note where a chord starts is the
 # (8-bar plan on the 2-core dev machine, best of 3: 1 variation 0.39 s with one thread vs 1.59 s with ORT's
 # default, 3 variations 1.03 vs 2.28 s; step times in benchmarks/bench_vmusprod.py)
 DECODER_THREADS = 1
+# The longest source the nets were trained on (TrainConfig.max_tokens): a longer one (a cue of minutes) is
+# encoded in bar-aligned windows of at most this many tokens, which also keeps the encoder's attention
+# memory bounded (a 10-minute cue's 3000-token source took ~600 MB at once).
+ENCODER_WINDOW = 768
 PITCH_RANGE = (28, 96)  # lowest and highest MIDI note any stage may write
 LAST_BAR_SHARE = {"melody": 1 / 3, "accompaniment": 2 / 3}  # of the plan's onsets in the last bar
 
@@ -141,10 +145,16 @@ class StageRunner:
             video = np.zeros((batch, 1, self.d_video), dtype=np.float32)
             cross = self.encoder.run(None, {"video": video})
             return dict(zip(self.cross_names, cross)), np.zeros((batch, 1), dtype=np.int64)
-        length = max(len(s) for s in source)
-        tokens = np.zeros((batch, length, N_FIELDS), dtype=np.int64)
-        context = np.zeros((batch, length, source_context[0].shape[1]), dtype=np.int64)
-        bars = np.full((batch, length), -1, dtype=np.int64)
+        pieces = [self._encode([s[m] for s, m in zip(source, masks)], [c[m] for c, m in zip(source_context, masks)])
+                  for masks in _bar_windows(source_context, ENCODER_WINDOW)]
+        cross = {name: np.concatenate([p[0][name] for p in pieces], axis=-2) for name in self.cross_names}
+        return cross, np.concatenate([p[1] for p in pieces], axis=1)
+
+    def _encode(self, source: list[np.ndarray], source_context: list[np.ndarray]):
+        length = max(1, max(len(s) for s in source))
+        tokens = np.zeros((len(source), length, N_FIELDS), dtype=np.int64)
+        context = np.zeros((len(source), length, source_context[0].shape[1]), dtype=np.int64)
+        bars = np.full((len(source), length), -1, dtype=np.int64)
         for i, (s, c) in enumerate(zip(source, source_context)):
             tokens[i, :len(s)], context[i, :len(s)], bars[i, :len(s)] = s, c, c[:, 0]
         cross = self.encoder.run(None, {"source": tokens, "source_context": context[..., :self.source_width],
@@ -160,6 +170,22 @@ class StageRunner:
 
     def field_slice(self, logits: np.ndarray, field_index: int) -> np.ndarray:
         return logits[self.offsets[field_index - 1]:self.offsets[field_index]]
+
+
+def _bar_windows(source_context: list[np.ndarray], limit: int) -> list[list[np.ndarray]]:
+    """Bar-aligned windows of the sources, at most `limit` tokens of any row each (a bar longer than that
+    alone): per window, one boolean mask per row. One window when every source fits."""
+    bars = [c[:, 0] for c in source_context]
+    last = max(int(b.max()) for b in bars)
+    counts = np.stack([np.bincount(b, minlength=last + 1) for b in bars])  # (rows, bars)
+    windows, start, used = [], 0, np.zeros(len(bars), dtype=np.int64)
+    for bar in range(last + 1):
+        if bar > start and (used + counts[:, bar] > limit).any():
+            windows.append((start, bar))
+            start, used = bar, np.zeros(len(bars), dtype=np.int64)
+        used += counts[:, bar]
+    windows.append((start, last + 1))
+    return [[(b >= a) & (b < z) for b in bars] for a, z in windows]
 
 
 def _last_dim(session, name: str) -> Optional[int]:
