@@ -109,7 +109,7 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(config.width) for _ in range(3))
         self.self_attention = Attention(config)
-        self.cross_attention = Attention(config, memory_dim=config.text_dim)
+        self.cross_attention = Attention(config, memory_dim=config.width)
         self.mlp = nn.Sequential(nn.Linear(config.width, 4 * config.width), nn.GELU(),
                                  nn.Linear(4 * config.width, config.width))
 
@@ -156,6 +156,7 @@ class MTMDiT(nn.Module):
         self.time = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.timing = nn.Linear(2 * w, w)  # start, duration
         self.style = zero_linear(config.style_dim, 2 * w)  # adaptive scale/shift of the global token
+        self.condition = nn.Sequential(nn.Linear(config.text_dim, w), nn.GELU(), nn.Linear(w, w))
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.control = ControlFormer(config, self.blocks)
         self.norm = nn.LayerNorm(w)
@@ -169,17 +170,25 @@ class MTMDiT(nn.Module):
         scale, shift = self.style(style).chunk(2, dim=-1)
         return (g * (1.0 + scale) + shift)[:, None]
 
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor:
+        """The condition encoder: text tokens (B, S, text_dim) -> cross-attention memory (B, S, width)."""
+        return self.condition(text)
+
     def forward(self, x, t, text, text_mask, start, duration, style, control, control_gate):
         """v prediction for noisy latent x (B, T, latent) at t (B,) in [0, 1].
 
         text (B, S, text_dim) with text_mask (B, S); start/duration (B,) seconds; style (B, style_dim);
         control (B, T, latent), the broadly retrieved music, and control_gate (B,) 0/1 (0: no music).
         """
+        return self.step(x, t, self.encode_text(text), text_mask, start, duration, style, control, control_gate)
+
+    def step(self, x, t, memory, text_mask, start, duration, style, control, control_gate):
+        """One denoising step given the encoded text (what the exported step graph runs)."""
         h = torch.cat([self.global_token(t, start, duration, style), self.embed(x)], dim=1)
-        residuals = self.control(h, control, text, text_mask)
+        residuals = self.control(h, control, memory, text_mask)
         gate = control_gate[:, None, None]
         for i, block in enumerate(self.blocks):
-            h = block(h, text, text_mask)
+            h = block(h, memory, text_mask)
             if i < len(residuals):
                 h = h + gate * residuals[i]
         return self.head(self.norm(h[:, 1:]))
