@@ -101,8 +101,10 @@ def verify(model: MTMDiT, folder: Path, seed: int = 1) -> dict:
             "max_abs_v": float(np.abs(v_o - model.step(*feeds.values()).numpy()).max())}
 
 
-def package(model: MTMDiT, out: Path, command: str, text_encoder: dict, data: Optional[dict] = None) -> dict:
-    """Export, verify and write manifest.json; `text_encoder` names the encoder the model was trained with."""
+def package(model: MTMDiT, out: Path, command: str, text_encoder: dict, data: Optional[dict] = None,
+            sampling: Optional[dict] = None) -> dict:
+    """Export, verify and write manifest.json; `text_encoder` names the encoder the model was trained with,
+    `sampling` the sampler's defaults ({"guidance": 3.0, "steps": 25})."""
     export(model, out)
     manifest = {
         "family": "mtm",
@@ -112,6 +114,7 @@ def package(model: MTMDiT, out: Path, command: str, text_encoder: dict, data: Op
         "data": data or {},
         "interface": {"latent_dim": model.config.latent_dim, "text_encoder": text_encoder,
                       "schedule": "cosine (alpha = cos(pi t/2)), v-objective"},
+        "sampling": sampling or {"guidance": 3.0, "steps": 25},
         "verification": verify(model, out),
         "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
                   for name in FILES.values()},

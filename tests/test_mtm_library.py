@@ -48,3 +48,12 @@ def test_index_round_trips(library, tmp_path):
     again = Library.load(tmp_path, HashedText())
     assert [i.caption for i in again.items] == [i.caption for i in library.items]
     np.testing.assert_allclose(again.items[2].latent, library.items[2].latent, rtol=2e-3, atol=1e-3)  # float16
+
+
+def test_captions_and_video_descriptions_share_the_partition_words():
+    from cuesmith.engine.music import mood
+    from cuesmith.engine.pipelines.mtm.describe import caption, tempo_class
+
+    assert [tempo_class(b) for b in (60, 89.9, 90, 119.9, 120)] == ["slow", "slow", "medium", "medium", "fast"]
+    words = caption(126, 0.8, 0.7, "major").split()
+    assert words[:3] == ["fast", mood.label(0.8, 0.7), "major"] and "126" in words

@@ -31,8 +31,8 @@ class MTMConfig:
     layers: int = 2
     heads: int = 4
     control_layers: int = 1  # blocks copied into the ControlFormer
-    text_dim: int = 32  # the text encoder's token width
-    style_dim: int = 32  # the music embedding of target retrieval
+    text_dim: int = 64  # the text encoder's token width (pipelines/mtm/text.py)
+    style_dim: int = 260  # the music embedding of target retrieval (pipelines/mtm/library.py embedding_dim)
     max_seconds: float = 60.0  # scale of the start/duration embedding
     cond_dropout: float = 0.1
 
@@ -45,11 +45,11 @@ def tiny() -> MTMConfig:
 
 
 def cpu() -> MTMConfig:
-    return MTMConfig(width=256, layers=8, heads=8, control_layers=3, text_dim=384, style_dim=260)
+    return MTMConfig(width=256, layers=8, heads=8, control_layers=3, text_dim=256)
 
 
 def gpu() -> MTMConfig:
-    return MTMConfig(width=1024, layers=24, heads=16, control_layers=8, text_dim=384, style_dim=260)
+    return MTMConfig(width=1024, layers=24, heads=16, control_layers=8, text_dim=256)
 
 
 CONFIGS = {"tiny": tiny, "cpu": cpu, "gpu": gpu}

@@ -30,5 +30,5 @@ def train(config: MTMConfig, batches: Iterable[dict], steps: int, lr: float = 1e
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return model.eval(), losses

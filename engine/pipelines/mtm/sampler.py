@@ -63,9 +63,11 @@ def dpm_solver_2m(denoise: Denoise, x: np.ndarray, cond: Any, null: Any = None, 
 
 
 def sample(denoise: Denoise, shape: tuple[int, ...], cond: Any, null: Any = None, guidance: float = 1.0,
-           steps: int = 20, seed: int = 0, progress: Optional[Progress] = None) -> np.ndarray:
-    """Seeded: the starting noise is drawn from numpy's PCG64 with `seed`."""
-    noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+           steps: int = 20, seed: int = 0, progress: Optional[Progress] = None,
+           noise: Optional[np.ndarray] = None) -> np.ndarray:
+    """Seeded: the starting noise is drawn from numpy's PCG64 with `seed` (or given as `noise`)."""
+    if noise is None:
+        noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     return dpm_solver_2m(denoise, noise, cond, null, guidance, steps, progress)
 
 

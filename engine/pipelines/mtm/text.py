@@ -23,6 +23,10 @@ class HashedText:
     def __init__(self, dim: int = 64, max_tokens: int = 32):
         self.dim, self.max_tokens = dim, max_tokens
 
+    def spec(self) -> dict:
+        """What the model's manifest records (pipeline.text_encoder reads it back)."""
+        return {"name": self.name, "dim": self.dim, "max_tokens": self.max_tokens}
+
     def words(self, text: str) -> list[str]:
         return WORD.findall(text.lower())[:self.max_tokens]
 
