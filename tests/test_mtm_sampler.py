@@ -42,3 +42,11 @@ def test_same_seed_same_samples_other_seed_differs():
     c = sample(gaussian_denoiser(), (8, 3), (0.0, 1.0), seed=8)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def test_converges_to_the_exact_transport_map():
+    """For Gaussian data the probability-flow ODE is linear: noise z at t = 1 ends at mu + s z."""
+    z = np.random.default_rng(3).standard_normal((500, 2)).astype(np.float32)
+    errors = [np.abs(sample(gaussian_denoiser(), z.shape, (1.5, 0.2), steps=n, seed=3) - (1.5 + 0.2 * z)).max()
+              for n in (12, 24, 48)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01, errors
