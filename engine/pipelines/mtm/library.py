@@ -22,10 +22,10 @@ import numpy as np
 
 from ...errors import CuesmithError
 from ...files import atomic_path, write_json_atomic
+from ...music import mood
 from ...music.audio import AudioAnalysis, analyze_audio, audio_from_samples
 from ...progress import Progress, report
 from .describe import Attributes, caption, tempo_class
-from ...music import mood
 
 ATTRIBUTE_FEATURES = 4  # tempo, valence, arousal, loudness
 INDEX_JSON, INDEX_ARRAYS = "library.json", "library.npz"

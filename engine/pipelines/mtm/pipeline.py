@@ -19,7 +19,7 @@ from ...progress import Progress, report
 from ...runtime.sessions import open_session, session_provider
 from ...runtime.store import ModelFolder, find_model
 from .describe import Attributes, describe
-from .library import Library, LibraryItem
+from .library import Library
 from .sampler import sample, x0_from_v
 from .text import HashedText
 
