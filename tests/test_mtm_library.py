@@ -57,3 +57,16 @@ def test_captions_and_video_descriptions_share_the_partition_words():
     assert [tempo_class(b) for b in (60, 89.9, 90, 119.9, 120)] == ["slow", "slow", "medium", "medium", "fast"]
     words = caption(126, 0.8, 0.7, "major").split()
     assert words[:3] == ["fast", mood.label(0.8, 0.7), "major"] and "126" in words
+
+
+def test_builds_from_a_folder_of_the_users_music(tmp_path):
+    from scipy.io import wavfile
+
+    files = []
+    for name, bpm in (("a.wav", 75), ("b.wav", 105)):
+        wavfile.write(tmp_path / name, RATE, piece(bpm, "minor"))
+        files.append(tmp_path / name)
+    seen = []
+    built = Library.build(files, Codec.load(threads=1), HashedText(), progress=lambda s, f: seen.append(f))
+    assert [i.path for i in built.items] == [str(f) for f in files] and seen[-1] == 1.0
+    assert [i.tempo for i in built.items] == ["slow", "medium"]
