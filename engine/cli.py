@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--top-p", type=float, default=0.95)
     score.add_argument("--int8", action="store_true", help="run the int8 decoders")
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
-    score.add_argument("--models", type=Path, metavar="DIR", help="a vmusprod model folder to use")
+    score.add_argument("--models", type=Path, metavar="DIR", help="a model folder of the family to use")
+    score.add_argument("--family", default="vmusprod", help="the model family (vmusprod, mtm, ...)")
 
     for name, (_, help_text) in ROOM_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # its own parser reads the rest
@@ -138,7 +139,7 @@ def run_score(args: argparse.Namespace) -> int:
     request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations, keep_best=args.keep_best,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
-                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems)
+                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems, family=args.family)
     bar = TerminalProgress()
     out_existed = args.out.exists()
     try:
