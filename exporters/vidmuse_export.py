@@ -1,0 +1,186 @@
+"""VidMuse -> ONNX: three graphs, so the decode step never sees the video tokens.
+
+    vidmuse.video.onnx      local (B,Ns,50,F), global (B,Nl,50,F) -> tokens (B,Ns*50,d_model)
+                            visual encoder + LSTV, once per window
+    vidmuse.cross.onnx      tokens -> cross_k, cross_v (L,B,H,S,hd): every layer's cross-attention
+                            K/V, once per window (the reference recomputes them at every step)
+    vidmuse.step.onnx       codes (B,K,1), position (B,), past_k, past_v, cross_k, cross_v
+                            -> logits (B,K,V), present_k, present_v
+    vidmuse.step.int8.onnx  the step with dynamically quantised int8 MatMul weights
+
+`verify` runs the graphs through ONNX Runtime step by step against the torch net's teacher-forced
+logits on random codes and video statistics (max |delta logit|, greedy agreement).
+
+    python -m cuesmith.exporters.vidmuse_export --checkpoint out/vidmuse/last.pt --out models/vidmuse
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from cuesmith.engine.files import write_json_atomic
+from cuesmith.engine.nets.vidmuse import VidMuse, VidMuseConfig
+from cuesmith.engine.runtime.store import sha256
+
+from .onnx_export import OPSET, quantize_int8
+
+FAMILY = "vidmuse"
+VIDEO_INPUTS, VIDEO_OUTPUTS = ("local", "global"), ("tokens",)
+CROSS_INPUTS, CROSS_OUTPUTS = ("tokens",), ("cross_k", "cross_v")
+STEP_INPUTS = ("codes", "position", "past_k", "past_v", "cross_k", "cross_v")
+STEP_OUTPUTS = ("logits", "present_k", "present_v")
+FILES = {"video": "vidmuse.video.onnx", "cross": "vidmuse.cross.onnx", "step": "vidmuse.step.onnx",
+         "step_int8": "vidmuse.step.int8.onnx"}
+DEFAULT_CODEC = {"model": "codec"}  # the issue-15 codec from the model store (engine/codec/runtime.py)
+
+
+class VideoGraph(nn.Module):
+    def __init__(self, net: VidMuse):
+        super().__init__()
+        self.net = net
+
+    def forward(self, local, globl):
+        return self.net.video_tokens(local, globl)
+
+
+class CrossGraph(nn.Module):
+    def __init__(self, net: VidMuse):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tokens):
+        return self.net.cross_kv(tokens)
+
+
+class StepGraph(nn.Module):
+    def __init__(self, net: VidMuse):
+        super().__init__()
+        self.net = net
+
+    def forward(self, codes, position, past_k, past_v, cross_k, cross_v):
+        return self.net.step(codes, position, past_k, past_v, cross_k, cross_v)
+
+
+def load_checkpoint(path: Path, ema: bool = True) -> tuple[VidMuse, dict]:
+    """The net of a training checkpoint (its EMA weights when it has them)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    net = VidMuse(VidMuseConfig.from_dict(state["net_config"]))
+    net.load_state_dict(state["ema"] if ema and state.get("ema") else state["model"])
+    return net.eval(), state
+
+
+def _export(module: nn.Module, inputs: tuple, path: Path, names, outputs, dynamic: dict) -> Path:
+    # batch >= 2 and no dimension of 1 in the examples: dynamo fixes a dimension that is 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    program = torch.onnx.export(module.eval(), inputs, dynamo=True, opset_version=OPSET, input_names=list(names),
+                                output_names=list(outputs), dynamic_shapes=tuple(dynamic.get(n) for n in names),
+                                optimize=True, external_data=False)
+    program.save(str(path))
+    return path
+
+
+def export_graphs(net: VidMuse, out: Path, int8: bool = True) -> dict[str, str]:
+    """Write the graphs into `out`; returns role -> file name."""
+    c, batch = net.config, torch.export.Dim("batch")
+    frames, stream, seq = torch.export.Dim("local_frames"), torch.export.Dim("global_frames"), torch.export.Dim("video_tokens")
+    past = torch.export.Dim("past")
+    local = torch.randn(2, 3, c.tokens_per_frame, c.visual_dim)
+    globl = torch.randn(2, 5, c.tokens_per_frame, c.visual_dim)
+    with torch.no_grad():
+        _export(VideoGraph(net), (local, globl), out / FILES["video"], VIDEO_INPUTS, VIDEO_OUTPUTS,
+                {"local": {0: batch, 1: frames}, "global": {0: batch, 1: stream}})
+        tokens = net.video_tokens(local, globl)
+        _export(CrossGraph(net), (tokens,), out / FILES["cross"], CROSS_INPUTS, CROSS_OUTPUTS,
+                {"tokens": {0: batch, 1: seq}})
+        cross_k, cross_v = net.cross_kv(tokens)
+        cache = torch.randn(c.n_layers, 2, c.n_heads, 3, c.head_dim)
+        step_inputs = (torch.full((2, c.codebooks, 1), 5, dtype=torch.long), torch.tensor([3, 3]), cache, cache.clone(),
+                       cross_k, cross_v)
+        _export(StepGraph(net), step_inputs, out / FILES["step"], STEP_INPUTS, STEP_OUTPUTS,
+                {"codes": {0: batch}, "position": {0: batch}, "past_k": {1: batch, 3: past},
+                 "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 3: seq}, "cross_v": {1: batch, 3: seq}})
+    files = {role: FILES[role] for role in ("video", "cross", "step")}
+    if int8:
+        files["step_int8"] = quantize_int8(out / FILES["step"], out / FILES["step_int8"]).name
+    return files
+
+
+def verify(net: VidMuse, out: Path, files: dict, steps: int = 12, seed: int = 0) -> dict:
+    """ORT (video -> cross -> step by step, KV cache fed back) against the torch net, teacher-forced on
+    random codes: max |delta logit| and the share of argmax agreement, per step graph."""
+    from cuesmith.engine.runtime.sessions import open_session
+
+    c = net.config
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, c.codebook_size + 1, (2, c.codebooks, steps), generator=g)
+    local = torch.rand(2, 4, c.tokens_per_frame, c.visual_dim, generator=g)
+    globl = torch.rand(2, 6, c.tokens_per_frame, c.visual_dim, generator=g)
+    with torch.no_grad():
+        expected = net(codes, local, globl).numpy()
+    video = open_session(out / files["video"])
+    tokens = video.run(None, {"local": local.numpy(), "global": globl.numpy()})[0]
+    cross_k, cross_v = open_session(out / files["cross"]).run(None, {"tokens": tokens})
+    report = {}
+    for role in [r for r in ("step", "step_int8") if r in files]:
+        session = open_session(out / files[role])
+        got = step_logits(session, codes.numpy(), cross_k, cross_v, c)
+        report[role] = {"max_abs_logit_delta": float(np.abs(got - expected).max()),
+                        "greedy_agreement": float((got.argmax(-1) == expected.argmax(-1)).mean())}
+    return report
+
+
+def step_logits(session, codes: np.ndarray, cross_k, cross_v, c: VidMuseConfig) -> np.ndarray:
+    """(B, K, T, V) logits of the step graph run T times from an empty cache."""
+    b, _, t = codes.shape
+    past = np.zeros((c.n_layers, b, c.n_heads, 0, c.head_dim), np.float32)
+    past_k, past_v, out = past, past, []
+    for s in range(t):
+        logits, past_k, past_v = session.run(None, {
+            "codes": codes[:, :, s:s + 1], "position": np.full(b, s, np.int64), "past_k": past_k, "past_v": past_v,
+            "cross_k": cross_k, "cross_v": cross_v})
+        out.append(logits)
+    return np.stack(out, axis=2)
+
+
+def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict] = None,
+            sampling: Optional[dict] = None) -> dict:
+    """Export, verify and write `out/manifest.json` (files with sha256 and size, net config, verification)."""
+    net, state = load_checkpoint(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    files = export_graphs(net, out, int8=int8)
+    manifest = {
+        "family": FAMILY,
+        "id": f"vidmuse-{net.config.name}-step{state.get('step', 0)}-{time.strftime('%Y%m%d')}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "checkpoint": str(checkpoint),
+        "codec": codec or DEFAULT_CODEC,
+        "sampling": sampling or {"top_k": 250, "temperature": 1.0, "cfg_scale": 3.0},
+        "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size} for name in files.values()},
+        "stages": {FAMILY: {"files": files, "net_config": net.config.to_dict(),
+                            "steps": state.get("step", 0), "train_config": state.get("train_config", {}),
+                            "verification": verify(net, out, files)}},
+    }
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="export a VidMuse checkpoint to ONNX, verify it, write the manifest")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--no-int8", action="store_true")
+    args = parser.parse_args(argv)
+    manifest = package(args.checkpoint, args.out, int8=not args.no_int8)
+    print(json.dumps(manifest["stages"][FAMILY]["verification"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
