@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--top-p", type=float, default=0.95)
     score.add_argument("--int8", action="store_true", help="run the int8 decoders")
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
-    score.add_argument("--models", type=Path, metavar="DIR", help="a vmusprod model folder to use")
+    score.add_argument("--family", default="vmusprod", help="model family (default vmusprod; vidmuse: audio)")
+    score.add_argument("--models", type=Path, metavar="DIR", help="a model folder of the family to use")
 
     for name, (_, help_text) in ROOM_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # its own parser reads the rest
@@ -124,7 +125,7 @@ def run_score(args: argparse.Namespace) -> int:
     request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
-                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems)
+                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems, family=args.family)
     bar = TerminalProgress()
     try:
         engine = Engine(model_dir=args.models)

@@ -1,0 +1,85 @@
+"""The host loop of one VidMuse window: delay-pattern decoding with top-k sampling and classifier-free guidance.
+
+The step graph runs the conditional and the unconditional (null video) rows as one batch of 2n;
+the host mixes their logits, `uncond + scale * (cond - uncond)` (scale 0: the unconditional
+path exactly), draws one code per codebook, and feeds the same codes to both halves. Cells of the
+delay pattern that hold no code take the special id; prompt cells (the previous window's last
+0.5 s) take the prompt's codes. numpy + onnxruntime only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ...progress import Progress, report
+from .delay import DELAYS, deinterleave, interleave, valid_cells
+
+
+@dataclass(frozen=True)
+class Guidance:
+    top_k: int = 250
+    temperature: float = 1.0  # 0: greedy
+    cfg_scale: float = 3.0
+
+
+@dataclass(frozen=True)
+class StepShape:
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    codebooks: int
+    special: int
+
+
+def sample_top_k(logits: np.ndarray, k: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """(R, V) logits -> (R,) indices, each drawn among its row's k largest (temperature 0: argmax)."""
+    if temperature <= 0:
+        return logits.argmax(axis=1)
+    k = min(k, logits.shape[1]) if k > 0 else logits.shape[1]
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    scaled = np.take_along_axis(logits, top, axis=1).astype(np.float64) / temperature
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(probs, axis=1)
+    drawn = rng.random((len(logits), 1)) * cumulative[:, -1:]
+    choice = np.minimum((cumulative < drawn).sum(axis=1), k - 1)
+    return top[np.arange(len(logits)), choice]
+
+
+def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], null: tuple[np.ndarray, np.ndarray],
+                  n: int, frames: int, prompt: Optional[np.ndarray], rng: np.random.Generator, guidance: Guidance,
+                  progress: Optional[Progress] = None, stage: str = "generate music") -> np.ndarray:
+    """`n` variations of `frames` code frames: (n, K, frames). `cross`/`null`: the window's cross K/V
+    (L, 1, H, S, hd) for the video and the null video; `prompt`: (n, K, P) codes the window opens with."""
+    k_books, special = shape.codebooks, shape.special
+    steps = frames + max(DELAYS)
+    cross_k = np.concatenate([np.repeat(cross[0], n, axis=1), np.repeat(null[0], n, axis=1)], axis=1)
+    cross_v = np.concatenate([np.repeat(cross[1], n, axis=1), np.repeat(null[1], n, axis=1)], axis=1)
+    past_k = past_v = np.zeros((shape.n_layers, 2 * n, shape.n_heads, 0, shape.head_dim), np.float32)
+    valid = valid_cells(frames, steps)
+    forced = np.zeros_like(valid)
+    prompt_delayed = None
+    if prompt is not None and prompt.shape[2]:
+        forced = valid_cells(prompt.shape[2], steps)
+        prompt_delayed = np.stack([interleave(p, special)[:, :steps] for p in prompt])
+        prompt_delayed = np.pad(prompt_delayed, ((0, 0), (0, 0), (0, steps - prompt_delayed.shape[2])),
+                                constant_values=special)
+    delayed = np.full((n, k_books, steps), special, np.int64)
+    codes = np.full((2 * n, k_books, 1), special, np.int64)  # the start token
+    for s in range(steps):
+        logits, past_k, past_v = step.run(None, {"codes": codes, "position": np.full(2 * n, s, np.int64),
+                                                 "past_k": past_k, "past_v": past_v,
+                                                 "cross_k": cross_k, "cross_v": cross_v})
+        cond, uncond = logits[:n], logits[n:]
+        guided = uncond + np.float32(guidance.cfg_scale) * (cond - uncond)
+        guided[..., special] = -np.inf  # a real cell never takes the special id
+        drawn = sample_top_k(guided.reshape(n * k_books, -1), guidance.top_k, guidance.temperature, rng)
+        column = np.where(valid[:, s], drawn.reshape(n, k_books), special)
+        if prompt_delayed is not None:
+            column = np.where(forced[:, s], prompt_delayed[:, :, s], column)
+        delayed[:, :, s] = column
+        codes = np.concatenate([column, column])[:, :, None]
+        if s % 16 == 0 or s == steps - 1:
+            report(progress, stage, (s + 1) / steps)
+    return np.stack([deinterleave(d) for d in delayed])
