@@ -217,3 +217,26 @@ def test_cli_score_family_vidmuse_without_a_model_exits_2_naming_it(cli, clip, t
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "model vidmuse is missing" in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- the CLIP visual encoder (a user's checkpoint; never downloaded) ------------------------------
+
+def test_a_clip_shaped_checkpoint_loads_and_exports_to_50_tokens_per_frame(tmp_path):
+    from cuesmith.engine.nets.clip_vit import ClipVision, ClipVisionConfig, load_vision_state, write_safetensors
+    from cuesmith.exporters.clip_export import export_clip, verify_clip
+
+    small = ClipVisionConfig(width=128, layers=2, heads=2, mlp=256)  # ViT-B/32's layout, narrower
+    torch.manual_seed(0)
+    made = ClipVision(small)
+    state = {f"vision_model.{k}": v for k, v in made.state_dict().items()}
+    state["vision_model.embeddings.position_ids"] = torch.arange(50, dtype=torch.float32)[None]
+    state["text_model.embeddings.token_embedding.weight"] = torch.zeros(10, 64)  # a whole CLIPModel's text keys
+    write_safetensors(state, tmp_path / "model.safetensors")
+    loaded = load_vision_state(tmp_path / "model.safetensors")
+    assert loaded.config == small
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in made.state_dict().items())
+    report = verify_clip(loaded, export_clip(loaded, tmp_path / "out"))
+    assert report["shape"] == [3, 50, 128] and report["max_abs_delta"] < 1e-4
+    write_safetensors({"encoder.weight": torch.zeros(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="not a CLIP checkpoint"):
+        load_vision_state(tmp_path / "other.safetensors")
