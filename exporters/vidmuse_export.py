@@ -89,7 +89,8 @@ def _export(module: nn.Module, inputs: tuple, path: Path, names, outputs, dynami
 def export_graphs(net: VidMuse, out: Path, int8: bool = True) -> dict[str, str]:
     """Write the graphs into `out`; returns role -> file name."""
     c, batch = net.config, torch.export.Dim("batch")
-    frames, stream, seq = torch.export.Dim("local_frames"), torch.export.Dim("global_frames"), torch.export.Dim("video_tokens")
+    frames, stream = torch.export.Dim("local_frames"), torch.export.Dim("global_frames")
+    seq = torch.export.Dim("video_tokens")
     past = torch.export.Dim("past")
     local = torch.randn(2, 3, c.tokens_per_frame, c.visual_dim)
     globl = torch.randn(2, 5, c.tokens_per_frame, c.visual_dim)
@@ -162,7 +163,8 @@ def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict
         "checkpoint": str(checkpoint),
         "codec": codec or DEFAULT_CODEC,
         "sampling": sampling or {"top_k": 250, "temperature": 1.0, "cfg_scale": 3.0},
-        "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size} for name in files.values()},
+        "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
+                  for name in files.values()},
         "stages": {FAMILY: {"files": files, "net_config": net.config.to_dict(),
                             "steps": state.get("step", 0), "train_config": state.get("train_config", {}),
                             "verification": verify(net, out, files)}},

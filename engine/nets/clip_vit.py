@@ -20,6 +20,7 @@ from torch import nn
 MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's pixel normalisation
 STD = (0.26862954, 0.26130258, 0.27577711)
 PREFIX = "vision_model."
+PROJECTIONS = ("q_proj", "k_proj", "v_proj")
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,13 @@ class ClipLayer(nn.Module):
     def __init__(self, c: ClipVisionConfig):
         super().__init__()
         self.layer_norm1, self.layer_norm2 = nn.LayerNorm(c.width, eps=1e-5), nn.LayerNorm(c.width, eps=1e-5)
-        self.self_attn = nn.ModuleDict({n: nn.Linear(c.width, c.width) for n in ("q_proj", "k_proj", "v_proj", "out_proj")})
+        self.self_attn = nn.ModuleDict({n: nn.Linear(c.width, c.width) for n in PROJECTIONS + ("out_proj",)})
         self.mlp = nn.ModuleDict({"fc1": nn.Linear(c.width, c.mlp), "fc2": nn.Linear(c.mlp, c.width)})
         self.act, self.heads = QuickGELU(), c.heads
 
     def attention(self, x):
         b, t, d = x.shape
-        q, k, v = (self.self_attn[n](x).view(b, t, self.heads, -1).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
+        q, k, v = (self.self_attn[n](x).view(b, t, self.heads, -1).transpose(1, 2) for n in PROJECTIONS)
         weights = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, dim=-1)
         return self.self_attn["out_proj"]((weights @ v).transpose(1, 2).reshape(b, t, d))
 
