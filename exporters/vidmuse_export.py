@@ -2,8 +2,9 @@
 
     vidmuse.video.onnx      local (B,Ns,50,F), global (B,Nl,50,F) -> tokens (B,Ns*50,d_model)
                             visual encoder + LSTV, once per window
-    vidmuse.cross.onnx      tokens -> cross_k, cross_v (L,B,H,S,hd): every layer's cross-attention
-                            K/V, once per window (the reference recomputes them at every step)
+    vidmuse.cross.onnx      tokens -> cross_k (L,B,H,hd,S), cross_v (L,B,H,S,hd): every layer's
+                            cross-attention K/V, once per window (the reference recomputes them at
+                            every step); K transposed, as the step multiplies by it
     vidmuse.step.onnx       codes (B,K,1), position (B,), past_k, past_v, cross_k, cross_v
                             -> logits (B,K,V), present_k, present_v
     vidmuse.step.int8.onnx  the step with dynamically quantised int8 MatMul weights
@@ -106,7 +107,7 @@ def export_graphs(net: VidMuse, out: Path, int8: bool = True) -> dict[str, str]:
                        cross_k, cross_v)
         _export(StepGraph(net), step_inputs, out / FILES["step"], STEP_INPUTS, STEP_OUTPUTS,
                 {"codes": {0: batch}, "position": {0: batch}, "past_k": {1: batch, 3: past},
-                 "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 3: seq}, "cross_v": {1: batch, 3: seq}})
+                 "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 4: seq}, "cross_v": {1: batch, 3: seq}})
     files = {role: FILES[role] for role in ("video", "cross", "step")}
     if int8:
         files["step_int8"] = quantize_int8(out / FILES["step"], out / FILES["step_int8"]).name

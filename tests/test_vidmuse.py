@@ -130,7 +130,8 @@ def test_the_step_graph_takes_cached_cross_kv_not_the_video(tiny_model):
     assert set(inputs) == {"codes", "position", "past_k", "past_v", "cross_k", "cross_v"}
     net = tiny_model[1]["stages"]["vidmuse"]["net_config"]
     head_dim = net["d_model"] // net["n_heads"]
-    assert inputs["cross_k"] == [net["n_layers"], "batch", net["n_heads"], "video_tokens", head_dim]
+    assert inputs["cross_k"] == [net["n_layers"], "batch", net["n_heads"], head_dim, "video_tokens"]
+    assert inputs["cross_v"] == [net["n_layers"], "batch", net["n_heads"], "video_tokens", head_dim]
     cross = ort.InferenceSession(str(folder / files["cross"]))
     assert [i.name for i in cross.get_inputs()] == ["tokens"]
     assert [o.name for o in cross.get_outputs()] == ["cross_k", "cross_v"]
@@ -183,6 +184,13 @@ def test_cfg_scale_zero_is_the_unconditional_path(tiny_model, clip):
     assert all((a == b).all() for a, b in zip(unconditional, zero))
     assert any((a != b).any() for a, b in zip(unconditional, guided))  # the video does steer the codes
     assert all(c.shape == (4, math.ceil(plan.duration * 50)) and c.max() < SPECIAL for c in guided)
+
+
+def test_the_int8_step_generates_too(tiny_model):
+    model = VidMuse(tiny_model[0] / "vidmuse", int8=True)
+    assert model.graphs["vidmuse"][-1] == "vidmuse.step.int8.onnx"
+    codes = model.generate_codes(None, 1.0, 1, 0, model.guidance)
+    assert codes[0].shape == (4, 50) and 0 <= codes[0].min() and codes[0].max() < SPECIAL
 
 
 def test_the_runtime_imports_no_torch(tiny_model, clip):

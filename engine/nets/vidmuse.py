@@ -108,9 +108,10 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, t, h * d)
 
 
-def attend(q, k, v, causal: bool = False) -> torch.Tensor:
-    """q (B,H,Tq,D), k/v (B,H,Tk,D); written out (no fused kernel) so it exports as plain ops."""
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+def attend(q, k, v, causal: bool = False, keys_transposed: bool = False) -> torch.Tensor:
+    """q (B,H,Tq,D), k/v (B,H,Tk,D) (k as (B,H,D,Tk) when `keys_transposed`); written out (no fused
+    kernel) so it exports as plain ops."""
+    scores = q @ (k if keys_transposed else k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
     if causal:
         tq, tk = q.shape[2], k.shape[2]
         allowed = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
@@ -133,9 +134,12 @@ class Attention(nn.Module):
         return split_heads(k, self.n_heads), split_heads(v, self.n_heads)
 
     def forward(self, x, memory=None, causal: bool = False, past=None, kv=None):
-        """Returns (output, k, v): k/v are the keys and values attended to (the new cache for self-attention)."""
+        """Returns (output, k, v): k/v are the keys and values attended to (the new cache for self-attention).
+        `kv`: precomputed (keys transposed (B,H,D,S), values (B,H,S,D)), as `cross_kv` gives them."""
         q = split_heads(self.q(x), self.n_heads)
-        k, v = kv if kv is not None else self.keys_values(x if memory is None else memory)
+        if kv is not None:
+            return self.out(merge_heads(attend(q, kv[0], kv[1], keys_transposed=True))), kv[0], kv[1]
+        k, v = self.keys_values(x if memory is None else memory)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         return self.out(merge_heads(attend(q, k, v, causal))), k, v
@@ -241,9 +245,10 @@ class VidMuse(nn.Module):
         return self.lstv(self.visual(local), self.visual(globl))
 
     def cross_kv(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Video tokens -> every layer's cross-attention keys and values, (L, B, H, S, head_dim) each."""
+        """Video tokens -> every layer's cross-attention keys (L, B, H, head_dim, S), stored transposed so a
+        step reads them as they lie, and values (L, B, H, S, head_dim)."""
         pairs = [layer.cross_attn.keys_values(tokens) for layer in self.layers]
-        return torch.stack([k for k, _ in pairs]), torch.stack([v for _, v in pairs])
+        return torch.stack([k.transpose(-1, -2) for k, _ in pairs]), torch.stack([v for _, v in pairs])
 
     # -- the decoder ------------------------------------------------------------------------
     def embed_codes(self, codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -268,7 +273,7 @@ class VidMuse(nn.Module):
         return self.logits(x)
 
     def step(self, codes, position, past_k, past_v, cross_k, cross_v):
-        """One step: codes (B, K, 1), position (B,), caches (L, B, H, P, hd), cross K/V (L, B, H, S, hd)
+        """One step: codes (B, K, 1), position (B,), caches (L, B, H, P, hd), cross K/V (`cross_kv`)
         -> logits (B, K, V), present_k, present_v (L, B, H, P + 1, hd)."""
         x = self.embed_codes(codes, position[:, None])
         keys, values = [], []

@@ -51,7 +51,8 @@ def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], 
                   n: int, frames: int, prompt: Optional[np.ndarray], rng: np.random.Generator, guidance: Guidance,
                   progress: Optional[Progress] = None, stage: str = "generate music") -> np.ndarray:
     """`n` variations of `frames` code frames: (n, K, frames). `cross`/`null`: the window's cross K/V
-    (L, 1, H, S, hd) for the video and the null video; `prompt`: (n, K, P) codes the window opens with."""
+    (as vidmuse.cross.onnx gives them, batch 1) for the video and the null video; `prompt`: (n, K, P)
+    codes the window opens with."""
     k_books, special = shape.codebooks, shape.special
     steps = frames + max(DELAYS)
     cross_k = np.concatenate([np.repeat(cross[0], n, axis=1), np.repeat(null[0], n, axis=1)], axis=1)
