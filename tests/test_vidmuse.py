@@ -250,3 +250,49 @@ def test_a_clip_shaped_checkpoint_loads_and_exports_to_50_tokens_per_frame(tmp_p
     write_safetensors({"encoder.weight": torch.zeros(2)}, tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="not a CLIP checkpoint"):
         load_vision_state(tmp_path / "other.safetensors")
+
+
+# -- with the issue-15 codec (once engine/codec is in the tree) ----------------------------------
+
+def tones(seconds: float, seed: int, rate: int = 32_000) -> np.ndarray:
+    """Plucked harmonic notes, four a second, pitches drawn over three octaves."""
+    rng = np.random.default_rng(seed)
+    note = int(0.25 * rate)
+    t = np.arange(note) / rate
+    out = np.zeros(int(seconds * rate), np.float32)
+    for i in range(len(out) // note):
+        f = 110 * 2 ** (rng.integers(0, 36) / 12)
+        out[i * note:(i + 1) * note] = 0.2 * np.exp(-6 * t) * sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 5))
+    return out
+
+
+@pytest.mark.slow  # fits a tiny codec too (~1 min on a busy 2-core machine)
+def test_the_chain_with_the_real_codec_trains_exports_and_decodes_audio(clip, tmp_path):
+    codec_runtime = pytest.importorskip("cuesmith.engine.codec.runtime")
+    from cuesmith.engine.nets.codec import TINY, CodecConfig
+    from cuesmith.engine.nets.vidmuse import CONFIGS as NETS
+    from cuesmith.engine.training.codec import FitConfig, fit, save as save_codec
+    from cuesmith.engine.training.vidmuse import CONFIGS, Pair, train
+    from cuesmith.exporters.codec_export import package as package_codec
+    from cuesmith.exporters.vidmuse_export import package
+
+    torch.manual_seed(0)
+    valid = [tones(2, 9)]
+    fitted, baseline, _ = fit([tones(3, 1), tones(3, 2)], CodecConfig(**TINY),
+                              FitConfig(steps=30, batch=4, window=16, kmeans_iterations=4, kmeans_points=10_000))
+    save_codec(fitted, baseline, tmp_path / "codec.pt", {})
+    package_codec(tmp_path / "codec.pt", tmp_path / "codec", "pytest", valid)
+    codec = codec_runtime.Codec.load(tmp_path / "codec")
+    net = replace(NETS["tiny"], codebooks=codec.codebooks, codebook_size=codec.codebook_size)
+    rng = np.random.default_rng(0)
+    pairs = [Pair(codec.encode(tones(3, s), 32_000).codes, rng.random((6, 50, 9), dtype=np.float32),
+                  rng.random((4, 50, 9), dtype=np.float32)) for s in (3, 4, 5)]
+    assert pairs[0].codes.shape == (codec.codebooks, 150)
+    train(pairs, tmp_path / "run", CONFIGS["tiny"], net_config=net)
+    package(tmp_path / "run" / "last.pt", tmp_path / "vidmuse", codec={"model": "codec", "folder": str(tmp_path / "codec")})
+    model = VidMuse(tmp_path / "vidmuse")
+    analysis, plan = analysis_and_plan(clip)
+    music = model.generate(plan, {"analysis": analysis}, n=1, seed=0)[0]
+    audio = music.stems["music"]
+    assert music.sample_rate == codec.sample_rate and len(audio) == round(plan.duration * codec.sample_rate)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ...progress import Progress, report
-from .delay import DELAYS, deinterleave, interleave, valid_cells
+from .delay import deinterleave, interleave, valid_cells
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,15 @@ def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], 
     (as vidmuse.cross.onnx gives them, batch 1) for the video and the null video; `prompt`: (n, K, P)
     codes the window opens with."""
     k_books, special = shape.codebooks, shape.special
-    steps = frames + max(DELAYS)
+    steps = frames + k_books - 1
     cross_k = np.concatenate([np.repeat(cross[0], n, axis=1), np.repeat(null[0], n, axis=1)], axis=1)
     cross_v = np.concatenate([np.repeat(cross[1], n, axis=1), np.repeat(null[1], n, axis=1)], axis=1)
     past_k = past_v = np.zeros((shape.n_layers, 2 * n, shape.n_heads, 0, shape.head_dim), np.float32)
-    valid = valid_cells(frames, steps)
+    valid = valid_cells(frames, steps, k_books)
     forced = np.zeros_like(valid)
     prompt_delayed = None
     if prompt is not None and prompt.shape[2]:
-        forced = valid_cells(prompt.shape[2], steps)
+        forced = valid_cells(prompt.shape[2], steps, k_books)
         prompt_delayed = np.stack([interleave(p, special)[:, :steps] for p in prompt])
         prompt_delayed = np.pad(prompt_delayed, ((0, 0), (0, 0), (0, steps - prompt_delayed.shape[2])),
                                 constant_values=special)
