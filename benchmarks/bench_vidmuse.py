@@ -37,13 +37,14 @@ def _median_ms(fn, repeats: int = REPEATS) -> float:
 def step_rows(net, folder: Path, files: dict) -> list[str]:
     import torch
 
+    from cuesmith.engine.pipelines.vidmuse.decode import run_step
     from cuesmith.engine.runtime.sessions import open_session
 
     c = net.config
     session = open_session(folder / files["step"], threads=THREADS)
     codes = torch.full((BATCH, c.codebooks, 1), 7, dtype=torch.long)
     position = torch.full((BATCH,), PAST, dtype=torch.long)
-    past = torch.randn(c.n_layers, BATCH, c.n_heads, PAST, c.head_dim)
+    past = [torch.randn(BATCH, c.n_heads, PAST, c.head_dim) for _ in range(c.n_layers)]
     rows = []
     for tokens_count in VIDEO_TOKENS:
         tokens = torch.randn(BATCH, tokens_count, c.d_model)
@@ -51,9 +52,9 @@ def step_rows(net, folder: Path, files: dict) -> list[str]:
             cross_k, cross_v = net.cross_kv(tokens)
             recompute = _median_ms(lambda: net.step(codes, position, past, past, *net.cross_kv(tokens)))
             cached = _median_ms(lambda: net.step(codes, position, past, past, cross_k, cross_v))
-        feeds = {"codes": codes.numpy(), "position": position.numpy(), "past_k": past.numpy(),
-                 "past_v": past.numpy(), "cross_k": cross_k.numpy(), "cross_v": cross_v.numpy()}
-        ort_ms = _median_ms(lambda: session.run(None, feeds))
+        caches = [p.numpy() for p in past + past]
+        cross = [t.numpy() for t in cross_k + cross_v]
+        ort_ms = _median_ms(lambda: run_step(session, codes.numpy(), position.numpy(), caches, cross))
         rows.append(f"| {tokens_count} | {recompute:.2f} | {cached:.2f} | {ort_ms:.2f} | {recompute / ort_ms:.1f}x |")
     return rows
 

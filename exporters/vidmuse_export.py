@@ -2,11 +2,12 @@
 
     vidmuse.video.onnx      local (B,Ns,50,F), global (B,Nl,50,F) -> tokens (B,Ns*50,d_model)
                             visual encoder + LSTV, once per window
-    vidmuse.cross.onnx      tokens -> cross_k (L,B,H,hd,S), cross_v (L,B,H,S,hd): every layer's
-                            cross-attention K/V, once per window (the reference recomputes them at
-                            every step); K transposed, as the step multiplies by it
-    vidmuse.step.onnx       codes (B,K,1), position (B,), past_k, past_v, cross_k, cross_v
-                            -> logits (B,K,V), present_k, present_v
+    vidmuse.cross.onnx      tokens -> cross_k_<i> (B,H,hd,S), cross_v_<i> (B,H,S,hd) for each layer i:
+                            the cross-attention K/V, once per window (the reference recomputes them
+                            at every step); K transposed, as the step multiplies by it
+    vidmuse.step.onnx       codes (B,K,1), position (B,), past_k_<i>, past_v_<i> (B,H,P,hd),
+                            cross_k_<i>, cross_v_<i> -> logits (B,K,V), present_k_<i>, present_v_<i>
+                            (one tensor per layer: slicing a stacked one copied it at every step)
     vidmuse.step.int8.onnx  the step with dynamically quantised int8 MatMul weights
 
 `verify` runs the graphs through ONNX Runtime step by step against the torch net's teacher-forced
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from cuesmith.engine.files import write_json_atomic
+from cuesmith.engine.pipelines.vidmuse.decode import run_step
 from cuesmith.engine.nets.vidmuse import VidMuse, VidMuseConfig
 from cuesmith.engine.runtime.store import sha256
 
@@ -34,9 +36,14 @@ from .onnx_export import OPSET, quantize_int8
 
 FAMILY = "vidmuse"
 VIDEO_INPUTS, VIDEO_OUTPUTS = ("local", "global"), ("tokens",)
-CROSS_INPUTS, CROSS_OUTPUTS = ("tokens",), ("cross_k", "cross_v")
-STEP_INPUTS = ("codes", "position", "past_k", "past_v", "cross_k", "cross_v")
-STEP_OUTPUTS = ("logits", "present_k", "present_v")
+
+
+def per_layer(n_layers: int, *prefixes: str) -> list[str]:
+    return [f"{prefix}_{i}" for prefix in prefixes for i in range(n_layers)]
+
+
+def step_inputs(n_layers: int) -> list[str]:
+    return ["codes", "position"] + per_layer(n_layers, "past_k", "past_v", "cross_k", "cross_v")
 FILES = {"video": "vidmuse.video.onnx", "cross": "vidmuse.cross.onnx", "step": "vidmuse.step.onnx",
          "step_int8": "vidmuse.step.int8.onnx"}
 DEFAULT_CODEC = {"model": "codec"}  # the issue-15 codec from the model store (engine/codec/runtime.py)
@@ -57,7 +64,8 @@ class CrossGraph(nn.Module):
         self.net = net
 
     def forward(self, tokens):
-        return self.net.cross_kv(tokens)
+        cross_k, cross_v = self.net.cross_kv(tokens)
+        return *cross_k, *cross_v
 
 
 class StepGraph(nn.Module):
@@ -65,8 +73,9 @@ class StepGraph(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, codes, position, past_k, past_v, cross_k, cross_v):
-        return self.net.step(codes, position, past_k, past_v, cross_k, cross_v)
+    def forward(self, codes, position, past_k: list, past_v: list, cross_k: list, cross_v: list):
+        logits, present_k, present_v = self.net.step(codes, position, past_k, past_v, cross_k, cross_v)
+        return logits, *present_k, *present_v
 
 
 def load_checkpoint(path: Path, ema: bool = True) -> tuple[VidMuse, dict]:
@@ -77,12 +86,12 @@ def load_checkpoint(path: Path, ema: bool = True) -> tuple[VidMuse, dict]:
     return net.eval(), state
 
 
-def _export(module: nn.Module, inputs: tuple, path: Path, names, outputs, dynamic: dict) -> Path:
+def _export(module: nn.Module, inputs: tuple, path: Path, names, outputs, dynamic: tuple) -> Path:
     # batch >= 2 and no dimension of 1 in the examples: dynamo fixes a dimension that is 1
     path.parent.mkdir(parents=True, exist_ok=True)
     program = torch.onnx.export(module.eval(), inputs, dynamo=True, opset_version=OPSET, input_names=list(names),
-                                output_names=list(outputs), dynamic_shapes=tuple(dynamic.get(n) for n in names),
-                                optimize=True, external_data=False)
+                                output_names=list(outputs), dynamic_shapes=dynamic, optimize=True,
+                                external_data=False)
     program.save(str(path))
     return path
 
@@ -97,17 +106,18 @@ def export_graphs(net: VidMuse, out: Path, int8: bool = True) -> dict[str, str]:
     globl = torch.randn(2, 5, c.tokens_per_frame, c.visual_dim)
     with torch.no_grad():
         _export(VideoGraph(net), (local, globl), out / FILES["video"], VIDEO_INPUTS, VIDEO_OUTPUTS,
-                {"local": {0: batch, 1: frames}, "global": {0: batch, 1: stream}})
+                ({0: batch, 1: frames}, {0: batch, 1: stream}))
         tokens = net.video_tokens(local, globl)
-        _export(CrossGraph(net), (tokens,), out / FILES["cross"], CROSS_INPUTS, CROSS_OUTPUTS,
-                {"tokens": {0: batch, 1: seq}})
+        n = c.n_layers
+        _export(CrossGraph(net), (tokens,), out / FILES["cross"], ["tokens"], per_layer(n, "cross_k", "cross_v"),
+                ({0: batch, 1: seq},))
         cross_k, cross_v = net.cross_kv(tokens)
-        cache = torch.randn(c.n_layers, 2, c.n_heads, 3, c.head_dim)
-        step_inputs = (torch.full((2, c.codebooks, 1), 5, dtype=torch.long), torch.tensor([3, 3]), cache, cache.clone(),
-                       cross_k, cross_v)
-        _export(StepGraph(net), step_inputs, out / FILES["step"], STEP_INPUTS, STEP_OUTPUTS,
-                {"codes": {0: batch}, "position": {0: batch}, "past_k": {1: batch, 3: past},
-                 "past_v": {1: batch, 3: past}, "cross_k": {1: batch, 4: seq}, "cross_v": {1: batch, 3: seq}})
+        caches = [[torch.randn(2, c.n_heads, 3, c.head_dim) for _ in range(n)] for _ in range(2)]
+        example = (torch.full((2, c.codebooks, 1), 5, dtype=torch.long), torch.tensor([3, 3]), *caches, cross_k, cross_v)
+        cache_dims, keys_dims, values_dims = {0: batch, 2: past}, {0: batch, 3: seq}, {0: batch, 2: seq}
+        _export(StepGraph(net), example, out / FILES["step"], step_inputs(n),
+                ["logits"] + per_layer(n, "present_k", "present_v"),
+                ({0: batch}, {0: batch}, [cache_dims] * n, [cache_dims] * n, [keys_dims] * n, [values_dims] * n))
     files = {role: FILES[role] for role in ("video", "cross", "step")}
     if int8:
         files["step_int8"] = quantize_int8(out / FILES["step"], out / FILES["step_int8"]).name
@@ -128,25 +138,23 @@ def verify(net: VidMuse, out: Path, files: dict, steps: int = 12, seed: int = 0)
         expected = net(codes, local, globl).numpy()
     video = open_session(out / files["video"])
     tokens = video.run(None, {"local": local.numpy(), "global": globl.numpy()})[0]
-    cross_k, cross_v = open_session(out / files["cross"]).run(None, {"tokens": tokens})
+    cross = open_session(out / files["cross"]).run(None, {"tokens": tokens})
     report = {}
     for role in [r for r in ("step", "step_int8") if r in files]:
         session = open_session(out / files[role])
-        got = step_logits(session, codes.numpy(), cross_k, cross_v, c)
+        got = step_logits(session, codes.numpy(), cross, c)
         report[role] = {"max_abs_logit_delta": float(np.abs(got - expected).max()),
                         "greedy_agreement": float((got.argmax(-1) == expected.argmax(-1)).mean())}
     return report
 
 
-def step_logits(session, codes: np.ndarray, cross_k, cross_v, c: VidMuseConfig) -> np.ndarray:
+def step_logits(session, codes: np.ndarray, cross: list, c: VidMuseConfig) -> np.ndarray:
     """(B, K, T, V) logits of the step graph run T times from an empty cache."""
     b, _, t = codes.shape
-    past = np.zeros((c.n_layers, b, c.n_heads, 0, c.head_dim), np.float32)
-    past_k, past_v, out = past, past, []
+    caches = [np.zeros((b, c.n_heads, 0, c.head_dim), np.float32)] * (2 * c.n_layers)
+    out = []
     for s in range(t):
-        logits, past_k, past_v = session.run(None, {
-            "codes": codes[:, :, s:s + 1], "position": np.full(b, s, np.int64), "past_k": past_k, "past_v": past_v,
-            "cross_k": cross_k, "cross_v": cross_v})
+        logits, caches = run_step(session, codes[:, :, s:s + 1], np.full(b, s, np.int64), caches, cross)
         out.append(logits)
     return np.stack(out, axis=2)
 

@@ -244,11 +244,12 @@ class VidMuse(nn.Module):
         """local (B, Ns, 50, visual_dim), global (B, Nl, 50, visual_dim) -> (B, Ns * 50, d_model)."""
         return self.lstv(self.visual(local), self.visual(globl))
 
-    def cross_kv(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Video tokens -> every layer's cross-attention keys (L, B, H, head_dim, S), stored transposed so a
-        step reads them as they lie, and values (L, B, H, S, head_dim)."""
+    def cross_kv(self, tokens: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Video tokens -> per layer the cross-attention keys (B, H, head_dim, S), stored transposed so a
+        step reads them as they lie, and values (B, H, S, head_dim). One tensor per layer: a stacked
+        tensor would be split (copied) at every step."""
         pairs = [layer.cross_attn.keys_values(tokens) for layer in self.layers]
-        return torch.stack([k.transpose(-1, -2) for k, _ in pairs]), torch.stack([v for _, v in pairs])
+        return [k.transpose(-1, -2).contiguous() for k, _ in pairs], [v.contiguous() for _, v in pairs]
 
     # -- the decoder ------------------------------------------------------------------------
     def embed_codes(self, codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -272,16 +273,16 @@ class VidMuse(nn.Module):
             x = layer(x, cross_k[i], cross_v[i])[0]
         return self.logits(x)
 
-    def step(self, codes, position, past_k, past_v, cross_k, cross_v):
-        """One step: codes (B, K, 1), position (B,), caches (L, B, H, P, hd), cross K/V (`cross_kv`)
-        -> logits (B, K, V), present_k, present_v (L, B, H, P + 1, hd)."""
+    def step(self, codes, position, past_k: list, past_v: list, cross_k: list, cross_v: list):
+        """One step: codes (B, K, 1), position (B,), per layer the caches (B, H, P, hd) and the cross K/V
+        (`cross_kv`) -> logits (B, K, V), per layer present_k, present_v (B, H, P + 1, hd)."""
         x = self.embed_codes(codes, position[:, None])
         keys, values = [], []
         for i, layer in enumerate(self.layers):
             x, k, v = layer(x, cross_k[i], cross_v[i], past=(past_k[i], past_v[i]))
             keys.append(k)
             values.append(v)
-        return self.logits(x)[:, :, 0], torch.stack(keys), torch.stack(values)
+        return self.logits(x)[:, :, 0], keys, values
 
 
 def build(config: VidMuseConfig | str) -> VidMuse:

@@ -33,6 +33,16 @@ class StepShape:
     special: int
 
 
+def run_step(step, codes: np.ndarray, position: np.ndarray, caches: list, cross: list):
+    """One run of the step graph. `caches`: past_k_0.., past_v_0.. (B, H, P, hd); `cross`: cross_k_0..,
+    cross_v_0.. as vidmuse.cross.onnx gives them. Returns logits (B, K, V) and the new caches."""
+    n_layers = len(cross) // 2
+    names = [f"{p}_{i}" for p in ("past_k", "past_v", "cross_k", "cross_v") for i in range(n_layers)]
+    feeds = {"codes": codes, "position": position, **dict(zip(names, list(caches) + list(cross)))}
+    out = step.run(None, feeds)
+    return out[0], out[1:]
+
+
 def sample_top_k(logits: np.ndarray, k: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """(R, V) logits -> (R,) indices, each drawn among its row's k largest (temperature 0: argmax)."""
     if temperature <= 0:
@@ -47,7 +57,7 @@ def sample_top_k(logits: np.ndarray, k: int, temperature: float, rng: np.random.
     return top[np.arange(len(logits)), choice]
 
 
-def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], null: tuple[np.ndarray, np.ndarray],
+def decode_window(step, shape: StepShape, cross: list[np.ndarray], null: list[np.ndarray],
                   n: int, frames: int, prompt: Optional[np.ndarray], rng: np.random.Generator, guidance: Guidance,
                   progress: Optional[Progress] = None, stage: str = "generate music") -> np.ndarray:
     """`n` variations of `frames` code frames: (n, K, frames). `cross`/`null`: the window's cross K/V
@@ -55,9 +65,8 @@ def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], 
     codes the window opens with."""
     k_books, special = shape.codebooks, shape.special
     steps = frames + k_books - 1
-    cross_k = np.concatenate([np.repeat(cross[0], n, axis=1), np.repeat(null[0], n, axis=1)], axis=1)
-    cross_v = np.concatenate([np.repeat(cross[1], n, axis=1), np.repeat(null[1], n, axis=1)], axis=1)
-    past_k = past_v = np.zeros((shape.n_layers, 2 * n, shape.n_heads, 0, shape.head_dim), np.float32)
+    both = [np.concatenate([np.repeat(c, n, axis=0), np.repeat(u, n, axis=0)]) for c, u in zip(cross, null)]
+    caches = [np.zeros((2 * n, shape.n_heads, 0, shape.head_dim), np.float32)] * (2 * shape.n_layers)
     valid = valid_cells(frames, steps, k_books)
     forced = np.zeros_like(valid)
     prompt_delayed = None
@@ -69,9 +78,7 @@ def decode_window(step, shape: StepShape, cross: tuple[np.ndarray, np.ndarray], 
     delayed = np.full((n, k_books, steps), special, np.int64)
     codes = np.full((2 * n, k_books, 1), special, np.int64)  # the start token
     for s in range(steps):
-        logits, past_k, past_v = step.run(None, {"codes": codes, "position": np.full(2 * n, s, np.int64),
-                                                 "past_k": past_k, "past_v": past_v,
-                                                 "cross_k": cross_k, "cross_v": cross_v})
+        logits, caches = run_step(step, codes, np.full(2 * n, s, np.int64), caches, both)
         cond, uncond = logits[:n], logits[n:]
         guided = uncond + np.float32(guidance.cfg_scale) * (cond - uncond)
         guided[..., special] = -np.inf  # a real cell never takes the special id

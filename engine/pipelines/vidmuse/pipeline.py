@@ -159,11 +159,10 @@ class VidMuse:
         stats = sample_stats(path, np.concatenate([local_times, global_times]), start, start + duration, progress)
         return VideoFeatures(local_times, stats[:len(local_times)], stats[len(local_times):])
 
-    def condition(self, local: np.ndarray, globl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One window's cross K/V, (L, 1, H, S, hd) each."""
+    def condition(self, local: np.ndarray, globl: np.ndarray) -> list[np.ndarray]:
+        """One window's cross K/V: cross_k_0.., cross_v_0.. (batch 1)."""
         tokens = self.sessions["video"].run(None, {"local": local[None], "global": globl[None]})[0]
-        cross_k, cross_v = self.sessions["cross"].run(None, {"tokens": tokens})
-        return cross_k, cross_v
+        return self.sessions["cross"].run(None, {"tokens": tokens})
 
     def generate_codes(self, features: Optional[VideoFeatures], duration: float, n: int, seed: int,
                        guidance: Guidance, progress: Optional[Progress] = None,
