@@ -23,12 +23,14 @@ class Engine:
         self._models: dict = {}
 
     def analyze(self, video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
-                progress: Optional[Progress] = None):
-        """Decode `video` once and measure cuts, motion and colour (times relative to `start`)."""
+                progress: Optional[Progress] = None, settings=None):
+        """Decode `video` once and measure cuts, motion and colour (times relative to `start`);
+        `settings`: an `engine.video.settings.AnalysisSettings` (default: its documented defaults)."""
         from .video.analysis import analyze_cached
+        from .video.settings import DEFAULT_SETTINGS
 
-        return analyze_cached(video, start=start, end=end, progress=progress,
-                              cache_dir=self.cache_dir, use_cache=self.use_cache)
+        return analyze_cached(video, start=start, end=end, progress=progress, cache_dir=self.cache_dir,
+                              use_cache=self.use_cache, settings=settings or DEFAULT_SETTINGS)
 
     def score(self, request=None, progress: Optional[Progress] = None, **values):
         """Score a video or a timeline in memory: a `ScoreRequest`, its dict, or keywords
@@ -105,6 +107,15 @@ class Engine:
         report(progress, "critique", 1.0)
         return result
 
+    def describe(self, music, lyrics: str | Path | None = None, tags=None, llm: str | Path | None = None,
+                 progress: Optional[Progress] = None):
+        """A music-video description of `music` (MIDI, audio or a Song): overview, a window every 2 s and cut
+        points on beats, with optional lyrics (.lrc or plain text) and tags ("ballad, story narrative").
+        Returns a `describe.Description`; `.save(out_dir)` writes description.json/.md, cuts.otio/.edl."""
+        from .describe import describe
+
+        return describe(music, lyrics=lyrics, tags=tags, llm=llm or configured_llm(), progress=progress)
+
 
 def configured_llm() -> Optional[str]:
     """"llm_model" from the user's settings ($CUESMITH_LLM or config.json), if any."""
@@ -120,5 +131,6 @@ def trim_to_clip(facts, start: float, end: float):
     keep = lambda ts: [round(t - start, 4) for t in ts if start <= t < end]  # noqa: E731
     changes = [replace(c, time=round(c.time - start, 4)) for c in facts.changes if start <= c.time < end]
     return replace(facts, duration=round(min(facts.duration, end) - start, 4), beats=keep(facts.beats),
+                   heard_beats=keep(facts.heard_beats),
                    downbeats=keep(facts.downbeats), changes=changes, level_times=[], level_db=[])
 

@@ -7,12 +7,13 @@ on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import CuesmithError
-from .files import write_json_atomic
+from .files import undone_on_failure, unused_path, write_json_atomic
 from .progress import TerminalProgress
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -24,6 +25,7 @@ ROOM_COMMANDS = {
     "send": ("cuesmith.plugin_bridge.client", "send one request to a running engine and print its replies"),
     "hosts": ("cuesmith.plugin_bridge.hosts", "install the Resolve, Premiere, Reaper and Ableton scripts"),
     "panel": ("cuesmith.gui.panel", "open the side panel (PyQt6)"),
+    "codec": ("cuesmith.engine.codec.cli", "encode audio to codec tokens, or decode tokens to a WAV"),
 }
 
 
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     analyze.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
     analyze.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+    analyze.add_argument("--with-chroma", action="store_true", help="--json includes the log-chroma histograms")
 
     inspect = sub.add_parser("inspect", help="tempo, key, beats (and chords, parts for MIDI) of a MIDI or audio file")
     inspect.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file (wav, mp3, m4a, ...)")
@@ -64,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     critique.add_argument("--start", type=float, metavar="S", help="clip start in seconds")
     critique.add_argument("--end", type=float, metavar="S", help="clip end in seconds")
 
+    describe = sub.add_parser("describe", help="a music-video description of a piece of music, and cuts on its beats")
+    describe.add_argument("music", type=Path, metavar="MUSIC", help="a MIDI file or any audio file")
+    describe.add_argument("--lyrics", type=Path, metavar="FILE", help="lyrics: .lrc with times, or plain text")
+    describe.add_argument("--tags", default="", metavar="TEXT", help='genre / MV type / other tags, e.g. "ballad, story narrative"')
+    describe.add_argument("--llm", type=Path, metavar="MODEL.gguf", help="write the prose with this local GGUF model")
+    describe.add_argument("--fps", type=float, default=30.0, help="frame rate of cuts.otio/cuts.edl (default 30)")
+    describe.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="write description.json/.md and cuts.otio/.edl here (existing files are never replaced)")
+
     score = sub.add_parser("score", help="MIDI (chords, melody, accompaniment) and stems for a video clip")
     score.add_argument("video", type=Path, nargs="?")
     score.add_argument("--timeline", type=Path, metavar="FILE",
@@ -75,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder (existing files are never replaced)")
     score.add_argument("--variations", type=int, default=1, metavar="N", help="variations, one batch (default 1)")
+    score.add_argument("--keep-best", action="store_true",
+                       help="critique every variation against the clip and keep only the best (critique + soundness)")
     score.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     score.add_argument("--tempo", type=float, metavar="BPM", help="tempo (default: from the motion)")
     score.add_argument("--mode", choices=("major", "minor"), help="mode (default: from the colour)")
@@ -122,24 +136,39 @@ def run_score(args: argparse.Namespace) -> int:
     source = ({"video": str(args.video)} if args.timeline is None else
               {"timeline": str(args.timeline), "rate": args.rate,
                "media_dir": str(args.media_dir) if args.media_dir else None})
-    request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations,
+    request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations, keep_best=args.keep_best,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
                            top_p=args.top_p, int8=args.int8, stems=not args.no_stems, family=args.family)
     bar = TerminalProgress()
+    out_existed = args.out.exists()
     try:
-        engine = Engine(model_dir=args.models)
-        result = engine.save(engine.score(request.validate(), progress=bar), progress=bar)
+        with undone_on_failure():  # a failed score leaves none of its files
+            engine = Engine(model_dir=args.models)
+            result = engine.save(engine.score(request.validate(), progress=bar), progress=bar)
+            if args.timeline is not None:
+                from .timeline import write_scored_timeline
+
+                written = write_scored_timeline(args.timeline, result, args.out, media_dir=args.media_dir,
+                                                rate=args.rate)
+    except BaseException:
+        if not out_existed:
+            remove_if_empty(args.out)
+        raise
     finally:
         bar.close()
     print(result.summary())
     print(f"wrote {result.result_json}")
     if args.timeline is not None:
-        from .timeline import write_scored_timeline
-
-        written = write_scored_timeline(args.timeline, result, args.out, media_dir=args.media_dir, rate=args.rate)
         print(f"wrote {written}")
     return 0
+
+
+def remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 @command("analyze")
@@ -153,7 +182,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             args.video, start=args.start, end=args.end, progress=bar)
     finally:
         bar.close()
-    return show(analysis, args.json)
+    return show(analysis.including_chroma() if args.with_chroma else analysis, args.json)
 
 
 @command("inspect")
@@ -170,11 +199,12 @@ def check_json_path(path: Optional[Path]) -> None:
 
 
 def show(result, json_path: Optional[Path]) -> int:
-    """Print a result's summary; with --json, write its full dict there."""
+    """With --json, write the result's full dict there (an existing file is never replaced: the next free
+    name, as `score` does), then print its summary."""
+    written = write_json_atomic(unused_path(json_path), result.to_dict()) if json_path else None
     print(result.summary())
-    if json_path:
-        write_json_atomic(json_path, result.to_dict())
-        print(f"wrote {json_path}")
+    if written is not None:
+        print(f"wrote {written}" + (f" ({json_path} exists: not replaced)" if written != json_path else ""))
     return 0
 
 
@@ -199,8 +229,28 @@ def run_critique(args: argparse.Namespace) -> int:
     if args.out:
         from .critique import write_critique
 
-        json_path, md_path = write_critique(result, args.out)
+        with undone_on_failure():  # not critique.json without its critique.md
+            json_path, md_path = write_critique(result, args.out)
         print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@command("describe")
+def run_describe(args: argparse.Namespace) -> int:
+    from .api import Engine
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CuesmithError("exists and is not a folder", args.out)
+    if not 1.0 <= args.fps <= 240.0:
+        raise CuesmithError(f"--fps must be 1..240, got {args.fps:g}")
+    bar = TerminalProgress()
+    try:
+        description = Engine().describe(args.music, lyrics=args.lyrics, tags=args.tags, llm=args.llm, progress=bar)
+    finally:
+        bar.close()
+    files = description.save(args.out, fps=args.fps)
+    print(description.summary())
+    print("wrote " + ", ".join(str(p) for p in (files.json, files.markdown, files.otio, files.edl) if p))
     return 0
 
 
@@ -211,6 +261,8 @@ def critique_summary(critique) -> str:
         score = f"{d.score:.1f}/10" if d.score is not None else "not assessed"
         lines.append(f"  {d.name:<8} {score:<13} " + "; ".join(f"{k}: {v}" for k, v in d.labels.items()))
     lines.append(f"  key moments: {critique.harmonyset_key_moments}")
+    if critique.soundness:
+        lines.append(f"  soundness: {critique.soundness['verdict']} ({critique.soundness['score']:.2f})")
     lines += [f"  could not assess: {p}" for p in critique.problems]
     if critique.prose_note:
         lines.append(f"  prose: {critique.prose_note}")
@@ -224,10 +276,19 @@ def main(argv: Optional[list[str]] = None) -> int:
             import importlib
 
             return importlib.import_module(args.room_module).main(args)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except CuesmithError as error:
         print(f"cuesmith {args.command}: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # `cuesmith analyze x.mp4 | head`: the reader left; files are written already
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush stays quiet
+        return 141  # what a shell reports for a command ended by SIGPIPE
+    except OSError as error:  # a file the engine could not write or read, not turned into a CuesmithError
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"cuesmith {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        return CuesmithError.exit_code
     except KeyboardInterrupt:
         print(f"cuesmith {args.command}: interrupted", file=sys.stderr)
         return 130

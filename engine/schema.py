@@ -8,7 +8,7 @@ new optional fields keep the version. Version 2: result.json holds the
 may be null (audio-only families); version 1 files are still read.
 
 Every request type lives here: ScoreRequest, CritiqueRequest,
-AnalyzeRequest, TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
+AnalyzeRequest, DescribeRequest, TimelineRequest. `coerce` turns a request object, a dict or keywords into one.
 """
 from __future__ import annotations
 
@@ -78,6 +78,7 @@ class ScoreRequest(_Request):
     out_dir: str = ""  # the service fills it in under its output root when empty
     family: str = "vmusprod"
     variations: int = 1
+    keep_best: bool = False  # critique every variation, keep only the best (critique.rank_variations)
     seed: int = 0
     tempo: Optional[float] = None  # BPM; None: from the video's motion
     mode: Optional[str] = None  # "major" | "minor"; None: from the video's colour
@@ -142,6 +143,17 @@ class AnalyzeRequest(_Request):
     video: str = ""
     start: Optional[float] = None
     end: Optional[float] = None
+    out_dir: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class DescribeRequest(_Request):
+    """A music-video description of `music` (MIDI or audio); description.json/.md and cuts.otio/.edl go to out_dir."""
+    KIND, REQUIRED, MISSING = "describe", "music", "a describe request needs the music"
+    music: str = ""
+    lyrics: str = ""  # .lrc (timed lines) or plain text
+    tags: str = ""  # genre, MV type, other tags: "ballad, story narrative"
     out_dir: str = ""
     schema_version: int = SCHEMA_VERSION
 

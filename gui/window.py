@@ -1,4 +1,5 @@
-"""The panel's main window: engine line, then tabs for jobs, the result, regenerate, critique-only, settings."""
+"""The panel's main window: engine line, then tabs for jobs, the result, regenerate, critique-only, describe,
+settings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,7 @@ from cuesmith.engine.errors import CuesmithError
 
 from .critique_only import CritiqueOnlyView
 from .critique_view import label
+from .describe_view import DescribeView
 from .engine_link import EngineLink
 from .jobs import JobInfo, JobsView
 from .regenerate import RegenerateView
@@ -56,6 +58,7 @@ class PanelWindow(QMainWindow):
         self.result_view = ResultView()
         self.regenerate = RegenerateView()
         self.critique_only = CritiqueOnlyView()
+        self.describe_view = DescribeView()
         self.settings_view = SettingsView(self.settings)
         self.build()
         self.wire()
@@ -74,7 +77,8 @@ class PanelWindow(QMainWindow):
         top.addWidget(self.engine_label, 1)
         top.addWidget(self.reconnect)
         for view, name in ((self.jobs, "&Jobs"), (self.result_view, "Re&sult"), (self.regenerate, "Re&generate"),
-                           (self.critique_only, "Cr&itique"), (self.settings_view, "Se&ttings")):
+                           (self.critique_only, "Cr&itique"), (self.describe_view, "Descri&be"),
+                           (self.settings_view, "Se&ttings")):
             self.tabs.addTab(view, name)
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -89,7 +93,7 @@ class PanelWindow(QMainWindow):
         self.link.info.connect(self.on_info)
         self.link.event.connect(self.on_event)
         self.reconnect.clicked.connect(self.link.connect_engine)
-        for view in (self.jobs, self.regenerate, self.critique_only):
+        for view in (self.jobs, self.regenerate, self.critique_only, self.describe_view):
             view.submit_requested.connect(self.submit)
             view.message.connect(self.say)
         self.jobs.cancel_requested.connect(self.cancel)
@@ -175,6 +179,10 @@ class PanelWindow(QMainWindow):
 
     def on_job_result(self, info: JobInfo) -> None:
         if info.kind == "analyze":
+            return
+        if info.kind == "describe":
+            self.describe_view.show_result(info.result)
+            self.tabs.setCurrentWidget(self.describe_view)
             return
         result = self.load(info.result, info.job_id)
         if result is None:

@@ -400,7 +400,7 @@ class WebSocketLink:
 
 # --- `cuesmith send` ---
 
-REQUESTS = ("ping", "score", "critique", "analyze", "cancel", "status", "list")
+REQUESTS = ("ping", "score", "critique", "analyze", "describe", "cancel", "status", "list")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -408,7 +408,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "exit 0 on success, 1 when the job failed or was cancelled, 2 on an error")
     parser.add_argument("what", choices=REQUESTS)
     parser.add_argument("arg", nargs="?",
-                        help="score/critique/analyze: the request JSON or the path of a .json file; "
+                        help="score/critique/analyze/describe: the request JSON or the path of a .json file; "
                              "cancel/status: a job id; list: how many jobs")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="default 9470 (UDP, TCP) or 9471 (ws)")
@@ -439,7 +439,7 @@ def emit(line: dict) -> None:
 
 def run_send(client: BridgeClient, args: argparse.Namespace) -> int:
     what = args.what
-    if what in ("score", "critique", "analyze", "cancel") and not args.arg:
+    if what in ("score", "critique", "analyze", "describe", "cancel") and not args.arg:
         raise CuesmithError(f"send {what} needs " + ("a job id" if what == "cancel" else "the request JSON"))
     if what == "ping":
         seconds = client.ping()

@@ -39,7 +39,7 @@ MAX_TIMELINE_FILE = 16 << 20  # bytes of a timeline named by a request
 BUNDLE_HEAD = b"#bundle\x00"
 MAX_LIST = 100
 PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job (~10 per second)
-JOB_KINDS = ("score", "critique", "analyze")
+JOB_KINDS = ("score", "critique", "analyze", "describe")
 OPTIONS = ("reply", "token", "priority")
 ERROR_CODES = ("bad_packet", "unknown_address", "bad_arguments", "too_large", "bad_json", "bad_request",
                "unauthorized", "not_found", "internal")
@@ -208,6 +208,7 @@ ADDRESSES = {PREFIX + a.name: a for a in (
     Address("score", (str,)),
     Address("critique", (str,)),
     Address("analyze", (str,)),
+    Address("describe", (str,)),
     Address("cancel", (str,)),
     Address("status", (), (str,)),
     Address("list", (), (int,)),
@@ -679,7 +680,7 @@ class Dispatcher:
 
         self._off_thread(read, accept, request, reply)
 
-    _score = _critique = _analyze = _submit
+    _score = _critique = _analyze = _describe = _submit
 
     def _cancel(self, request: Request, reply: Channel) -> None:
         job_id = request.args[0]

@@ -45,3 +45,38 @@ def constant_song(duration: float, bpm: float) -> Song:
     song.parts = [pulse_part(beats, sections)]
     return song
 
+
+
+# -- POP909 excerpts and videos cut on their downbeats -----------------------------
+
+def pop909_excerpt(number: int, seconds: float, rng: np.random.Generator) -> Song:
+    """Whole bars of POP909 song `number`, from a bar in its middle half, lasting at least `seconds`."""
+    from cuesmith.engine.critique.foils import excerpt
+    from cuesmith.engine.music.pop909 import load_song
+
+    song = load_song(number).song
+    lines = song.bars(song.end_tick)
+    first = int(rng.integers(len(lines) // 4, len(lines) // 2))
+    last = next(i for i in range(first + 1, len(lines))
+                if song.tick_to_seconds(lines[i]) - song.tick_to_seconds(lines[first]) >= seconds)
+    return excerpt(song, lines[first], lines[last])
+
+
+def frame_boundary(t: float, fps: float) -> float:
+    """A shot boundary whose first new frame is the frame nearest `t`."""
+    return (round(t * fps) - 0.5) / fps
+
+
+def downbeat_cut_shots(song: Song, rng: np.random.Generator, fps: float, shortest: float = 1.8,
+                       longest: float = 4.5) -> list[Shot]:
+    """Shots cut on some of `song`'s downbeats (gaps `shortest`..`longest` s) up to its last bar line."""
+    downbeats = [song.tick_to_seconds(t) for t, down in song.beats(song.end_tick) if down]
+    end = song.tick_to_seconds(song.bars(song.end_tick + 1)[-1]) if downbeats else 0.0
+    cuts, last = [], 0.0
+    for t in downbeats[1:]:
+        if t - last >= shortest and (t - last > longest or rng.random() < 0.5) and end - t >= shortest:
+            cuts.append(t)
+            last = t
+    edges = [0.0] + [frame_boundary(t, fps) for t in cuts] + [end]
+    moods = list(MOODS)
+    return [Shot(b - a, moods[i % len(moods)], float(rng.uniform(0.05, 0.5))) for i, (a, b) in enumerate(zip(edges, edges[1:]))]

@@ -1,9 +1,11 @@
 """Synthetic media with known ground truth, for the tests, the demo and the benchmarks.
 
-Each video is a list of shots; a shot is a colour mood (background gradient)
-with shapes moving at a chosen speed. Between shots: a hard cut, a fade
-through black, or a dissolve. Any container/codec PyAV can write, odd sizes,
-variable frame rate, rotation metadata and an optional audio track.
+Each video is a list of shots; a shot is a colour mood (background gradient,
+or one flat colour) with shapes moving at a chosen speed. Between shots: a
+hard cut, a fade through black or white, or a dissolve; the clip may open
+with a fade in and close with a fade out. Any container/codec PyAV can
+write, odd sizes, variable frame rate, rotation metadata and an optional
+audio track.
 
     python tests/media.py demo out/demo/demo.mp4
 """
@@ -26,7 +28,11 @@ MOODS = {  # (top colour, bottom colour, shape colour), RGB
     "dusk": ((150, 60, 150), (30, 10, 60), (255, 140, 90)),
     "grey": ((150, 150, 150), (60, 60, 60), (240, 240, 240)),
     "neon": ((240, 30, 140), (20, 220, 200), (255, 255, 40)),
+    "flat-grey": ((128, 128, 128), (128, 128, 128), (128, 128, 128)),  # with shapes=0: one flat colour
+    "flat-white": ((255, 255, 255), (255, 255, 255), (255, 255, 255)),
+    "near-flat": ((118, 122, 126), (112, 116, 120), (122, 126, 130)),  # a grey wall: a few levels of texture
 }
+BLANKS = {"black": 0.0, "white": 255.0}
 CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 
 
@@ -40,10 +46,14 @@ class Shot:
 
 @dataclass
 class Transition:
-    """How a shot ends: a hard 'cut', a 'fade' through black, or a 'dissolve'."""
+    """How a shot ends: a hard 'cut', a 'fade' through black (or white: via="white"), or a 'dissolve'.
+
+    As a clip's `opening` (kind "fade_in") or `closing` ("fade_out"): a fade from or to `via`.
+    """
 
     kind: str = "cut"
     duration: float = 0.0
+    via: str = "black"
 
 
 @dataclass
@@ -104,17 +114,28 @@ def frame_times_for(duration: float, fps: float, vfr: bool) -> list[float]:
     return times
 
 
+def blend(image: np.ndarray, via: str, weight: float) -> np.ndarray:
+    """`image` faded towards black or white; weight 1 keeps the picture, 0 is all `via`."""
+    return image * weight + BLANKS[via] * (1 - weight)
+
+
 def render_frames(shots: list[Shot], transitions: list[Transition], times: list[float],
-                  width: int, height: int):
+                  width: int, height: int, opening: Transition | None = None,
+                  closing: Transition | None = None):
     """Yield (time, RGB uint8 frame) and fill the ground truth for cuts and gradual transitions."""
     starts = np.concatenate([[0.0], np.cumsum([s.duration for s in shots])])
+    total = float(starts[-1])
     cuts, gradual = [], []
+    if opening is not None:
+        gradual.append((0.0, opening.duration, "fade_in"))
     for k, tr in enumerate(transitions):
         boundary = starts[k + 1]
         if tr.kind == "cut":
             cuts.append(float(boundary))
         else:
             gradual.append((float(boundary - tr.duration / 2), float(boundary + tr.duration / 2), tr.kind))
+    if closing is not None:
+        gradual.append((total - closing.duration, total, "fade_out"))
 
     def picture(k: int, t: float) -> np.ndarray:
         return shot_frame(shots[k], k, t - starts[k], width, height)
@@ -130,8 +151,12 @@ def render_frames(shots: list[Shot], transitions: list[Transition], times: list[
                 alpha = (t - (starts[j + 1] - tr.duration / 2)) / tr.duration
                 if tr.kind == "dissolve":
                     image = (1 - alpha) * picture(j, t) + alpha * picture(j + 1, t)
-                else:  # fade through black
-                    image = image * abs(1 - 2 * alpha)
+                else:  # fade through black or white
+                    image = blend(image, tr.via, abs(1 - 2 * alpha))
+            if opening is not None and t < opening.duration:
+                image = blend(image, opening.via, t / opening.duration)
+            if closing is not None and t > total - closing.duration:
+                image = blend(image, closing.via, (total - t) / closing.duration)
             yield t, np.clip(image, 0, 255).astype(np.uint8) if image.dtype != np.uint8 else image
 
     return frames(), cuts, gradual
@@ -139,15 +164,17 @@ def render_frames(shots: list[Shot], transitions: list[Transition], times: list[
 
 def make_video(path: str | Path, shots: list[Shot], transitions: list[Transition] | None = None,
                fps: float = 30.0, size: tuple[int, int] = (320, 180), vfr: bool = False,
-               audio: bool = False, rotation: int = 0, crf: int = 23) -> Truth:
-    """Write a video of `shots` joined by `transitions` (hard cuts by default) and return its truth."""
+               audio: bool = False, rotation: int = 0, crf: int = 23, opening: Transition | None = None,
+               closing: Transition | None = None) -> Truth:
+    """Write a video of `shots` joined by `transitions` (hard cuts by default), optionally opening with a
+    fade in and closing with a fade out, and return its truth."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     transitions = transitions or [Transition("cut") for _ in shots[1:]]
     assert len(transitions) == len(shots) - 1
     width, height = size
     times = frame_times_for(sum(s.duration for s in shots), fps, vfr)
-    frames, cuts, gradual = render_frames(shots, transitions, times, width, height)
+    frames, cuts, gradual = render_frames(shots, transitions, times, width, height, opening, closing)
 
     codec = CODECS[path.suffix.lower()]
     with av.open(str(path), "w") as container:

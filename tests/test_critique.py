@@ -2,16 +2,20 @@
 import json
 from dataclasses import replace
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile
 
-from critique_media import clip_shots, constant_song, locked_song
+from critique_media import clip_shots, constant_song, downbeat_cut_shots, locked_song, pop909_excerpt
 from cuesmith.engine import Engine
-from cuesmith.engine.critique import SCHEMA, SCHEMA_VERSION, assess, music_facts, write_critique
+from cuesmith.engine.critique import (SCHEMA, SCHEMA_VERSION, assess, markdown, music_facts, rank_variations,
+                                      soundness, write_critique)
+from cuesmith.engine.critique.foils import pitch_scrambled, played_late, random_notes
 from cuesmith.engine.errors import CuesmithError
 from cuesmith.engine.music.midi_io import write_midi
+from cuesmith.engine.music.mood import is_positive
 from cuesmith.engine.music.render import render_audio
 from cuesmith.engine.music.score import Song
 from cuesmith.engine.planning import plan
@@ -35,6 +39,7 @@ def rhythm_scores(analysis, render=None) -> tuple[float, float, float]:
     return tuple(assess(analysis, m).rhythm_score for m in music)
 
 
+@pytest.mark.slow
 def test_cut_locked_outranks_shifted_and_unrelated_tempo_on_40_clips(tmp_path):
     wins = 0
     for seed in range(CLIPS):
@@ -69,6 +74,19 @@ def test_cut_locked_audio_grades_every_cut_a(tmp_path):
     assert len(cuts) == len(analysis.cuts) and {m.grade for m in cuts} == {"A"}
     assert all(abs(m.offset) <= 1 / analysis.fps for m in cuts)
     assert critique.dimension("rhythm").labels["rhythm alignment"] == "precise"
+    assert critique.dimension("emotion").labels["emotional richness"] != "abrupt"  # music starting from silence is not
+
+
+def test_abrupt_means_a_level_jump_away_from_cuts():
+    from cuesmith.engine.critique import emotion
+
+    times = np.arange(0.0, 12.0, 0.1)
+    steady = music_facts(constant_song(12.0, 100.0))
+    fade_in = np.where(times < 0.5, -90.0, -20.0)  # silence, then music: the first window is never judged
+    drop = np.where(times < 6.0, -20.0, -40.0)  # 20 dB down at 6 s
+    assert not emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(fade_in)), [])
+    assert emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(drop)), [3.0])
+    assert not emotion.abrupt_jump(replace(steady, level_times=list(times), level_db=list(drop)), [6.2])  # on a cut
 
 
 def test_half_beat_shift_is_graded_b_with_its_offset(tmp_path):
@@ -168,10 +186,12 @@ def test_emotion_follows_mode_and_the_picture(tmp_path):
     p = plan(bright)
     facts_major = music_facts(locked_song(p))
     assert facts_major.mode == "major"  # major triads on every beat
-    facts_minor = replace(facts_major, mode="minor")  # the same music heard in minor
-    assert emotion.music_affect(facts_major).valence >= emotion.music_affect(facts_minor).valence + 0.5 - 1e-9
+    facts_minor = replace(facts_major, mode="minor", harmony_major=0.0)  # the same music in minor, minor chords
+    major, minor = emotion.music_affect(facts_major), emotion.music_affect(facts_minor)
+    assert major.valence >= minor.valence + 0.45 + 0.25 * facts_major.harmony_major - 1e-9
+    assert is_positive(major.valence) and not is_positive(minor.valence)
     picture = emotion.video_affect(bright)
-    assert picture.valence >= emotion.V_SPLIT  # warm and neon shots read as positive
+    assert is_positive(picture.valence)  # warm and neon shots read as positive
     e_major = assess(bright, facts_major).dimension("emotion")
     e_minor = assess(bright, facts_minor).dimension("emotion")
     assert e_major.score > e_minor.score
@@ -197,3 +217,132 @@ def test_cli_critique_writes_files_and_inspect_reads_audio(tmp_path, cli):
     assert failed.returncode == 2 and "bad.wav" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     helped = subprocess.run([cli, "critique", "--llm-help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "GGUF" in helped.stdout
+
+
+# -- telling music from noise, and alignment from density (issue 13) -----------------
+
+PAIR_SONGS = range(701, 801, 5)  # 20 validation songs: the critique's thresholds come from 001-700
+
+
+@pytest.fixture(scope="module")
+def downbeat_pairs(tmp_path_factory):
+    """(song excerpt, analysis of a video cut on some of its downbeats) for 20 validation songs."""
+    folder = tmp_path_factory.mktemp("downbeats")
+    rng = np.random.default_rng(13)
+    pairs = []
+    for number in PAIR_SONGS:
+        song = pop909_excerpt(number, 20.0, rng)
+        truth = make_video(folder / f"{number}.mp4", downbeat_cut_shots(song, rng, 24), size=(128, 72), fps=24)
+        pairs.append((song, ENGINE.analyze(truth.path)))
+    return pairs
+
+
+@pytest.mark.slow
+def test_videos_cut_on_downbeats_prefer_their_song_over_it_played_late_and_other_songs(downbeat_pairs):
+    late_wins = other_wins = 0
+    for i, (song, analysis) in enumerate(downbeat_pairs):
+        other = downbeat_pairs[(i + 1) % len(downbeat_pairs)][0]
+        own, late, different = (assess(analysis, m).rhythm_score for m in (song, played_late(song, 0.5), other))
+        late_wins += own > late
+        other_wins += own > different
+    assert late_wins >= 0.9 * len(downbeat_pairs) and other_wins >= 0.9 * len(downbeat_pairs), (late_wins, other_wins)
+
+
+@pytest.mark.slow
+def test_random_notes_do_not_outscore_real_songs_on_rhythm_against_unrelated_videos(downbeat_pairs):
+    rng = np.random.default_rng(5)
+    above = 0
+    for i, (song, _) in enumerate(downbeat_pairs):
+        unrelated = downbeat_pairs[(i + 1) % len(downbeat_pairs)][1]  # cut on another song's downbeats
+        real, noise = (assess(unrelated, m).rhythm_score for m in (song, random_notes(song, rng)))
+        above += noise > real
+    assert above <= 0.1 * len(downbeat_pairs), above
+
+
+def test_soundness_names_scrambled_and_random_notes_and_passes_real_songs():
+    rng = np.random.default_rng(7)
+    flagged = {"real": 0, "scrambled": 0, "random": 0}
+    songs = [song for _, song in soundness.excerpts(PAIR_SONGS, per_song=1, bars=8, seed=3)]
+    assert len(songs) == 20
+    for song in songs:
+        for name, music in (("real", song), ("scrambled", pitch_scrambled(song, rng)), ("random", random_notes(song, rng))):
+            flagged[name] += music_facts(music).soundness.flagged
+    assert flagged["real"] <= 2 and flagged["scrambled"] >= 18 and flagged["random"] >= 18, flagged
+
+
+def test_a_flagged_cue_is_said_so_and_the_real_one_ranked_first(tmp_path):
+    rng = np.random.default_rng(11)
+    song = pop909_excerpt(731, 20.0, rng)
+    truth = make_video(tmp_path / "731.mp4", downbeat_cut_shots(song, rng, 24), size=(128, 72), fps=24)
+    analysis = ENGINE.analyze(truth.path)
+    critiques = [assess(analysis, m) for m in (random_notes(song, rng), song, pitch_scrambled(song, rng))]
+    assert [c.soundness["flagged"] for c in critiques] == [True, False, True]
+    assert any("does not sound like music" in p for p in critiques[0].problems)
+    assert "does not sound like music" in markdown(critiques[2])
+    assert rank_variations(critiques)[0] == 1
+
+
+def test_no_critique_module_imports_the_planner():
+    import ast
+    from pathlib import Path
+
+    import cuesmith.engine.critique as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("planning" in n for n in names), f"{path.name} imports {names}"
+    loaded = subprocess.run([sys.executable, "-c", "import sys, cuesmith.engine.critique.assess; "
+                             "print(any(m.startswith('cuesmith.engine.planning') for m in sys.modules))"],
+                            capture_output=True, text=True)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "False", loaded.stderr
+
+
+@pytest.mark.slow
+def test_the_engines_cue_for_a_clip_beats_the_same_cue_on_another_clip(tmp_path):
+    from vmusprod_helpers import shipped_model
+
+    shipped_model()
+    analyses, cues = [], []
+    for seed in range(3):
+        truth = make_video(tmp_path / f"cue{seed}.mp4", clip_shots(50 + seed, n=3), size=(128, 72), fps=24)
+        score = ENGINE.score({"video": str(truth.path), "seed": seed, "stems": False})  # in memory
+        analyses.append(score.analysis)
+        cues.append(score.music[0].song)
+    for i, cue in enumerate(cues):
+        own = assess(analyses[i], cue).rhythm_score
+        others = [assess(a, cue).rhythm_score for j, a in enumerate(analyses) if j != i]
+        assert own > max(others), (i, own, others)
+
+
+@pytest.mark.slow
+def test_soundness_names_random_notes_from_audio(tmp_path):
+    """From audio there are no notes: key fit, chord fit, repetition and pulse, on their own floors."""
+    render = wav_renderer(tmp_path)
+    rng = np.random.default_rng(17)
+    song = pop909_excerpt(741, 15.0, rng)
+    real, noise = (music_facts(render(m)).soundness for m in (song, random_notes(song, rng)))
+    assert not real.flagged and noise.flagged, (real, noise)
+    assert "voice leading" not in real.facts and set(real.facts) == set(noise.facts)
+
+
+@pytest.mark.slow
+def test_keep_best_keeps_the_variation_the_critique_ranks_first(tmp_path):
+    from cuesmith.engine.cli import parse_args
+    from vmusprod_helpers import shipped_model
+
+    shipped_model()
+    truth = make_video(tmp_path / "clip.mp4", clip_shots(61, n=3), size=(128, 72), fps=24)
+    request = {"video": str(truth.path), "out_dir": str(tmp_path / "out"), "seed": 2, "variations": 3, "stems": False}
+    every = ENGINE.score(request)
+    critiques = [assess(every.analysis, m.song) for m in every.music]
+    kept = ENGINE.score({**request, "keep_best": True})
+    assert len(every.music) == 3 and len(kept.music) == 1
+    assert kept.music[0].song == every.music[rank_variations(critiques)[0]].song
+    args = parse_args(["score", str(truth.path), "--out", str(tmp_path / "o"), "--variations", "3", "--keep-best"])
+    assert args.keep_best and args.variations == 3

@@ -72,7 +72,7 @@ def service(tmp_path, engine):
 
 
 def test_the_interface_names():
-    assert JOB_KINDS == ("score", "critique", "analyze")
+    assert JOB_KINDS == ("score", "critique", "analyze", "describe")
     assert JOB_STATES == ("queued", "running", "done", "failed", "cancelled")
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from cuesmith.engine import Engine
+from cuesmith.engine.video import settings as analysis_settings
+from cuesmith.engine.video.settings import AnalysisSettings
 from media import Shot, Transition, make_video
 
 ENGINE = Engine(use_cache=False)
@@ -120,6 +122,46 @@ def test_cache_makes_the_second_run_reuse_the_first(tmp_path):
     assert len(list((tmp_path / "cache" / "analysis").glob("*.json"))) == 2
 
 
+def test_a_new_setting_or_new_analysis_code_is_a_new_cache_entry(tmp_path, monkeypatch):
+    truth = make_video(tmp_path / "keyed.mp4", [Shot(1.0), Shot(1.0, "cold")])
+    engine = Engine(cache_dir=tmp_path / "cache")
+    entries = lambda: list((tmp_path / "cache" / "analysis").glob("*.json"))  # noqa: E731
+    decoded = []
+    engine.analyze(truth.path)
+    engine.analyze(truth.path, settings=AnalysisSettings(cut_ratio=2.5), progress=lambda *_: decoded.append(1))
+    assert decoded and len(entries()) == 2
+
+    edited = tmp_path / "edited"  # the analysis sources, one of them changed by a single character
+    edited.mkdir()
+    for source in analysis_settings.analysis_sources():
+        text = source.read_text()
+        (edited / source.name).write_text(text.replace("0.5 * np.abs", "0.50 * np.abs") if source.name == "cuts.py"
+                                          else text)
+    original = next(p for p in analysis_settings.analysis_sources() if p.name == "cuts.py")
+    assert (edited / "cuts.py").read_text() != original.read_text()
+    monkeypatch.setattr(analysis_settings, "analysis_sources", lambda: sorted(edited.glob("*.py")))
+    analysis_settings.code_hash.cache_clear()
+    try:
+        decoded.clear()
+        engine.analyze(truth.path, progress=lambda *_: decoded.append(1))
+        assert decoded and len(entries()) == 3
+    finally:
+        monkeypatch.undo()
+        analysis_settings.code_hash.cache_clear()
+    engine.analyze(truth.path, progress=lambda *_: pytest.fail("the first entry was not reused"))
+
+
+def test_log_chroma_only_on_request(tmp_path):
+    truth = make_video(tmp_path / "chroma.mp4", [Shot(1.2, "warm")])
+    engine = Engine(cache_dir=tmp_path / "cache")
+    analysis = engine.analyze(truth.path)
+    assert "log_chroma" not in analysis.to_dict()["colour"]
+    assert len(analysis.to_dict(with_chroma=True)["colour"]["log_chroma"]) == len(analysis.colour.times) == 3
+    assert analysis.including_chroma().to_dict() == analysis.to_dict(with_chroma=True)
+    cached = engine.analyze(truth.path, progress=lambda *_: pytest.fail("decoded again"))
+    assert cached.colour.log_chroma == analysis.colour.log_chroma  # the cache keeps them
+
+
 def test_cli_writes_json_and_summary(tmp_path, cli):
     truth = make_video(tmp_path / "cli.mp4", [Shot(1.0), Shot(1.0, "cold")])
     out = tmp_path / "out" / "analysis.json"
@@ -129,3 +171,9 @@ def test_cli_writes_json_and_summary(tmp_path, cli):
     assert "cuts (1): 1.00" in run.stdout
     data = json.loads(out.read_text())
     assert data["cuts"][0]["frame"] == 30 and data["version"] >= 1
+    assert "log_chroma" not in data["colour"] and len(data["colour"]["brightness"]) == 4
+    with_chroma = tmp_path / "out" / "with-chroma.json"
+    run = subprocess.run([cli, "analyze", str(truth.path), "--json", str(with_chroma), "--with-chroma"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert len(json.loads(with_chroma.read_text())["colour"]["log_chroma"][0]) == 3 * 16 * 16

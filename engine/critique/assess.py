@@ -1,17 +1,27 @@
-"""`assess(video_analysis, music)`: the critique in HarmonySet's four dimensions.
+"""`assess(video_analysis, music)`: the critique in HarmonySet's four dimensions, and soundness facts.
 
-Rhythm & synchronization: key moments graded A/B/C (moments.py); music pace
-from the beat tempo (slow < `SLOW_BPM`, fast ≥ `FAST_BPM`, diverse when the
-beat intervals spread by more than `DIVERSE_SPREAD`); picture pace from the
-mean shot length and motion; pace fit 1 (same), 0.5 (neighbours or diverse
-music), 0 (slow against fast). Score = 1 + 9·(0.8·sync + 0.2·pace fit), sync
-being the weighted credit of the grades (A 1, B 0.4, C 0; motion peaks weigh
-half). Rhythm alignment: "irrelevant" when the music has no changes to align;
-"precise" when at least `PRECISE_SHARE` of the cuts and transitions are A;
-"appropriate" when sync ≥ 0.4 and the pace fits at least half; "mismatch"
-when the pace is opposite or sync < 0.15; else "irrelevant".
+Rhythm & synchronization combines three measurements:
+- agreement (weight 0.6): the key moments' A/B/C grades (moments.py) against
+  the music's changes (novelty peaks on the beat grid, changes.py), as credit
+  above what moments at random times would get (`moments.agreement`), so busy
+  music earns nothing by being busy;
+- beat phase (0.2): for each cut and transition inside the music, cos(2π·d)
+  with d its distance to the nearest heard beat in beats, averaged and clipped
+  to 0..1 (1: on the beat; 0: half a beat off, or no pulse heard);
+- pace fit (0.2): music pace from the beat tempo (slow < `SLOW_BPM`, fast ≥
+  `FAST_BPM`, diverse when the beat intervals spread by more than
+  `DIVERSE_SPREAD`), picture pace from the mean shot length and motion; fit 1
+  (same), 0.5 (neighbours or diverse music), 0 (slow against fast, or no pulse
+  heard in the music).
+Score = 1 + 9·(weighted mean of those measured). Rhythm alignment: "irrelevant"
+when the music has no changes to align; "precise" when at least
+`PRECISE_SHARE` of the cuts and transitions are A and agreement ≥ 0.5;
+"mismatch" when the pace is opposite or agreement < `MISMATCH_AGREEMENT`;
+"appropriate" when agreement ≥ 0.4 and the pace fits at least half; else "irrelevant".
 Emotion: emotion.py. Theme & content, culture: evidence.py ("not assessed"
-without evidence; then the dimension has no score).
+without evidence; then the dimension has no score). Soundness (is it music?):
+soundness.py, reported beside the four dimensions and used to rank variations
+(`rank_variations`).
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ import numpy as np
 
 from ..music.score import Song
 from . import emotion, evidence, moments
+from .changes import beat_positions
 from .music import MusicFacts, music_facts
 
 SCHEMA = "cuesmith.critique"
@@ -30,6 +41,8 @@ SCHEMA_VERSION = 1
 SLOW_BPM, FAST_BPM = 85.0, 120.0
 DIVERSE_SPREAD = 0.15
 PRECISE_SHARE = 0.6
+MISMATCH_AGREEMENT = 0.15
+WEIGHTS = {"agreement": 0.6, "beat phase": 0.2, "pace fit": 0.2}
 SHORT_MUSIC_S = 1.0  # music ending this much before the picture is reported
 PACES = ("slow", "medium", "fast")
 
@@ -62,6 +75,7 @@ class Critique:
     prose: dict[str, str] = field(default_factory=dict)  # dimension name -> paragraph
     prose_source: str = "template"  # "template" | "llm"
     prose_note: str = ""  # why the template was used when an LLM was asked for
+    soundness: dict = field(default_factory=dict)  # soundness.Soundness as a dict, with "verdict"
 
     def dimension(self, name: str) -> Dimension:
         return next(d for d in self.dimensions if d.name == name)
@@ -97,11 +111,13 @@ def assess(video_analysis, music: Union[str, Path, Song, MusicFacts], notes: str
     dims = [rhythm_dimension(video_analysis, facts, graded), emotion_dimension(video_analysis, facts),
             theme_dimension(ev), culture_dimension(ev)]
     scored = [d.score for d in dims if d.score is not None]
+    if facts.soundness is not None and facts.soundness.flagged:
+        problems.append(f"the music {facts.soundness.verdict}: " + "; ".join(facts.soundness.out))
     critique = Critique(
         SCHEMA, SCHEMA_VERSION, video_analysis.info.path, facts.source, facts.kind,
         video_analysis.duration, video_analysis.fps, graded, moments.harmonyset_line(graded), dims,
         round(float(np.mean(scored)), 1) if scored else None, measurements(video_analysis, facts),
-        ev.to_dict(), problems)
+        ev.to_dict(), problems, soundness=soundness_dict(facts))
     from .prose import template_prose
 
     critique.prose = template_prose(critique)
@@ -111,7 +127,7 @@ def assess(video_analysis, music: Union[str, Path, Song, MusicFacts], notes: str
 # -- rhythm ----------------------------------------------------------------------
 
 def music_pace(facts: MusicFacts) -> Optional[str]:
-    if facts.tempo is None:
+    if facts.tempo is None or not facts.pulse_heard:
         return None
     if facts.tempo_spread > DIVERSE_SPREAD:
         return "diverse"
@@ -130,7 +146,9 @@ def picture_pace(analysis) -> str:
     return "medium"
 
 
-def pace_fit(music: Optional[str], picture: str) -> Optional[float]:
+def pace_fit(music: Optional[str], picture: str, pulse_heard: bool = True) -> Optional[float]:
+    if not pulse_heard:
+        return 0.0
     if music is None:
         return None
     if music == "diverse":
@@ -139,34 +157,55 @@ def pace_fit(music: Optional[str], picture: str) -> Optional[float]:
     return {0: 1.0, 1: 0.5}.get(gap, 0.0)
 
 
+def edit_times(analysis) -> list[float]:
+    return [c.time for c in analysis.cuts] + [(t.start + t.end) / 2 for t in analysis.transitions]
+
+
+def beat_phase(analysis, facts: MusicFacts) -> Optional[float]:
+    """Mean cos(2π·distance to the nearest heard beat, in beats) over the edits inside the music, 0..1."""
+    edits = [t for t in edit_times(analysis) if t <= facts.duration]
+    if not edits:
+        return None
+    beats = np.asarray(facts.heard_beats)
+    if not facts.pulse_heard or len(beats) < 2:
+        return 0.0
+    position = beat_positions(np.asarray(edits), beats)
+    return float(np.clip(np.mean(np.cos(2 * np.pi * (position - np.round(position)))), 0.0, 1.0))
+
+
 def rhythm_dimension(analysis, facts: MusicFacts, graded: list[moments.KeyMoment]) -> Dimension:
+    heard = facts.pulse_heard
     m_pace, p_pace = music_pace(facts), picture_pace(analysis)
-    fit = pace_fit(m_pace, p_pace)
-    sync = moments.sync_credit(graded)
+    chance = moments.chance_credit(facts, analysis.fps, analysis.duration)
+    parts = {"agreement": moments.agreement(graded, chance), "beat phase": beat_phase(analysis, facts),
+             "pace fit": pace_fit(m_pace, p_pace, heard)}
     edits = [m for m in graded if m.kind != "motion peak"]
     share_a = sum(m.grade == "A" for m in edits) / len(edits) if edits else 0.0
     counts = {g: sum(m.grade == g for m in graded) for g in "ABC"}
     facts_ = [f"{len(graded)} key moments: {counts['A']} A, {counts['B']} B, {counts['C']} C "
               f"(A within one frame, 1/{analysis.fps:g} s; B within {moments.B_WINDOW_S:g} s)",
-              f"music tempo {facts.tempo:.1f} BPM" if facts.tempo else "no musical beat found",
+              f"{len(facts.changes)} musical changes (novelty peaks on the beat grid); moments at random "
+              f"times would earn {chance:.2f} of full credit",
+              f"music tempo {facts.tempo:.1f} BPM, pulse clarity {facts.pulse_clarity:.2f}"
+              if facts.tempo else "no musical beat found",
               f"picture: {len(analysis.cuts)} cuts in {analysis.duration:.1f} s, motion {analysis.motion.mean:.3f}"]
+    facts_ += [f"{name} {value:.2f}" for name, value in parts.items() if value is not None]
     if not facts.changes:
         alignment, score = "irrelevant", 1.0
     else:
-        alignment = rhythm_label(sync, share_a, fit, bool(edits))
-        parts = [(0.8, sync), (0.2, fit)]
-        parts = [(w, v) for w, v in parts if v is not None]
-        score = 1.0 + 9.0 * sum(w * v for w, v in parts) / sum(w for w, _ in parts) if parts else None
+        alignment = rhythm_label(parts["agreement"], share_a, parts["pace fit"], bool(edits))
+        measured = [(WEIGHTS[k], v) for k, v in parts.items() if v is not None]
+        score = 1.0 + 9.0 * sum(w * v for w, v in measured) / sum(w for w, _ in measured) if measured else None
     labels = {"music pace": m_pace or "not assessed", "picture pace": p_pace, "rhythm alignment": alignment}
     return Dimension("rhythm", score is not None, None if score is None else round(score, 2), labels, facts_)
 
 
-def rhythm_label(sync: Optional[float], share_a: float, fit: Optional[float], has_edits: bool) -> str:
-    if has_edits and share_a >= PRECISE_SHARE:
+def rhythm_label(agreement: Optional[float], share_a: float, fit: Optional[float], has_edits: bool) -> str:
+    if has_edits and share_a >= PRECISE_SHARE and (agreement is None or agreement >= 0.5):
         return "precise"
-    if fit == 0.0 or (sync is not None and sync < 0.15):
+    if fit == 0.0 or (agreement is not None and agreement < MISMATCH_AGREEMENT):
         return "mismatch"
-    if (sync is None or sync >= 0.4) and (fit is None or fit >= 0.5):
+    if (agreement is None or agreement >= 0.4) and (fit is None or fit >= 0.5):
         return "appropriate"
     return "irrelevant"
 
@@ -212,3 +251,24 @@ def measurements(analysis, facts: MusicFacts) -> dict:
                       "motion_mean": analysis.motion.mean, "brightness": analysis.colour.mean_brightness,
                       "saturation": analysis.colour.mean_saturation, "warmth": analysis.colour.mean_warmth},
             "music": facts.to_dict()}
+
+
+def soundness_dict(facts: MusicFacts) -> dict:
+    if facts.soundness is None:
+        return {}
+    return {**asdict(facts.soundness), "verdict": facts.soundness.verdict}
+
+
+# -- ranking variations ------------------------------------------------------------
+
+def variation_value(critique: Critique) -> float:
+    """0..1: the mean of the overall score (on 0..1) and the soundness score; flagged music loses half."""
+    overall = ((critique.overall or 1.0) - 1.0) / 9.0
+    sound = critique.soundness.get("score", 0.0) if critique.soundness else 0.0
+    value = (overall + sound) / 2.0
+    return value * 0.5 if critique.soundness.get("flagged") else value
+
+
+def rank_variations(critiques: list[Critique]) -> list[int]:
+    """Indices of `critiques`, best first: by `variation_value`, ties kept in the given order."""
+    return sorted(range(len(critiques)), key=lambda i: -variation_value(critiques[i]))

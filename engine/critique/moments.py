@@ -13,6 +13,13 @@ from the moment to the nearest musical change (`music.Change`) decides:
 - B: a change within `B_WINDOW_S` (0.5 s, about one beat at 120 BPM) — "near
   the turning point but not strongly synchronized";
 - C: no change within that window, or the music has already ended.
+
+Density: busy music must earn nothing by being busy, so the rhythm score uses
+`agreement`, the credit of the grades above chance: (observed − chance) /
+(1 − chance), where chance is the mean credit a moment would get at a
+uniformly random time of the clip (`chance_credit`, on a `CHANCE_STEP_S` grid)
+against the same changes. Changes are novelty peaks (changes.py), at most one
+per two beats.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ MAX_MOTION_PEAKS = 3
 MOTION_PEAK_MIN = 0.02  # mean RGB change over 5 frames; calmer peaks are not moments
 MOTION_PEAK_PROMINENCE = 0.5  # of the peak's height above the clip's median motion
 PEAK_CLEARANCE_S = 1.0
+CHANCE_STEP_S = 0.01
 CREDIT = {"A": 1.0, "B": 0.4, "C": 0.0}
 WEIGHT = {"cut": 1.0, "transition": 1.0, "motion peak": 0.5}
 
@@ -36,7 +44,7 @@ class KeyMoment:
     kind: str  # "cut" | "transition" | "motion peak"
     grade: str  # "A" | "B" | "C"
     offset: Optional[float]  # seconds from the moment to the nearest change (+ after); None: none near
-    change: Optional[str]  # the kind of that change ("accent", "chord", "section")
+    change: Optional[str]  # the kind of that change ("harmony", "texture", "accent")
 
     @property
     def clock(self) -> str:
@@ -108,6 +116,30 @@ def sync_credit(moments: list[KeyMoment]) -> Optional[float]:
     weights = np.array([WEIGHT[m.kind] for m in moments])
     credit = np.array([CREDIT[m.grade] for m in moments])
     return float((weights * credit).sum() / weights.sum())
+
+
+def chance_credit(music, fps: float, duration: float) -> float:
+    """Mean grade credit of a moment at a uniformly random time of the clip, against `music`'s changes."""
+    times = np.array(sorted(c.time for c in music.changes))
+    end = min(duration, music.duration)
+    if not len(times) or end <= 0:
+        return 0.0
+    grid = np.arange(0.0, duration, CHANCE_STEP_S)
+    i = np.clip(np.searchsorted(times, grid), 1, len(times)) if len(times) > 1 else np.ones(len(grid), int)
+    left, right = times[np.maximum(i - 1, 0)], times[np.minimum(i, len(times) - 1)]
+    gap = np.minimum(np.abs(grid - left), np.abs(grid - right))
+    frame = 1.0 / fps if fps else 1.0 / 30
+    credit = np.where(gap <= frame + 1e-9, CREDIT["A"], np.where(gap <= B_WINDOW_S, CREDIT["B"], CREDIT["C"]))
+    credit[grid > end] = 0.0
+    return float(credit.mean())
+
+
+def agreement(moments: list[KeyMoment], chance: float) -> Optional[float]:
+    """Grade credit above chance, 0..1; None without moments."""
+    observed = sync_credit(moments)
+    if observed is None:
+        return None
+    return float(np.clip((observed - chance) / max(1.0 - chance, 1e-9), 0.0, 1.0))
 
 
 def harmonyset_line(moments: list[KeyMoment]) -> str:

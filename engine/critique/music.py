@@ -1,13 +1,10 @@
 """What the critique knows about a piece of music, from MIDI or from audio: `MusicFacts`.
 
-A *musical change* (what key moments are graded against) is one of:
-
-- "accent": an onset at least `ACCENT_SALIENCE` (MIDI; audio
-  `AUDIO_ACCENT_SALIENCE`) as strong as the strongest onset within ±2 s
-  (audio: onset-envelope peak; MIDI: the summed velocity of the notes starting
-  together), so a steady stream of beats counts, ghost notes between them do not;
-- "chord": a chord change (MIDI: `music.chords.recognize_chords` per beat);
-- "section": a peak of the audio novelty curve (a change of harmony/timbre).
+Musical changes (what key moments are graded against) are local novelty peaks
+on the heard beat grid: accent, harmony and texture (changes.py, where the
+detectors and their thresholds are documented). Soundness facts (is it music
+at all?) are in soundness.py; `harmony_major` (the weighted share of beats
+whose best-fitting triad is major) feeds the emotion check.
 
 Markers in a MIDI file are not changes: a cut-locked plan writes its cut
 times there, and the critique must judge the music, not the plan.
@@ -22,20 +19,10 @@ import numpy as np
 
 from ..errors import CuesmithError
 from ..music.score import Song
+from . import soundness as sound
+from .changes import Change, Pulse, Sounding, audio_sounding, detect_changes, midi_sounding, window_means
 
-ACCENT_SALIENCE = 0.6
-# Audio onset strengths vary more between notes of equal weight (a chord over a ringing one
-# measures weaker): onsets that pass audio.ONSET_MIN_GAIN are real, and a third of the local
-# maximum keeps every beat of the test renders (benchmarks/bench_critique.py).
-AUDIO_ACCENT_SALIENCE = 0.3
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
-
-
-@dataclass
-class Change:
-    time: float
-    kind: str  # "accent" | "chord" | "section"
-    strength: float  # 0..1
 
 
 @dataclass
@@ -45,10 +32,10 @@ class MusicFacts:
     duration: float
     tempo: Optional[float]  # BPM; None when no beat was found
     tempo_spread: float  # IQR of beat intervals over the median: 0 for a steady tempo
-    beats: list[float]
+    beats: list[float]  # MIDI: from the tempo map and metre; audio: the tracker's
     downbeats: list[float]
     onsets_per_second: float
-    changes: list[Change]
+    changes: list[Change]  # novelty peaks on the heard beat grid (changes.py)
     key: Optional[str]
     mode: Optional[str]
     loudness_lufs: Optional[float]  # audio only
@@ -60,6 +47,12 @@ class MusicFacts:
     title: str = ""
     tags: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be measured, in words
+    heard_beats: list[float] = field(default_factory=list)  # `beats` moved by the phase the onsets show
+    pulse_clarity: float = 0.0  # 0..1: how firmly onsets sit on the beat grid (changes.pulse)
+    pulse_heard: bool = False  # clarity at or above the floor (MIDI and audio floors differ)
+    beat_phase: float = 0.0  # beats the heard grid lies after the notated/tracked one
+    harmony_major: Optional[float] = None  # weighted share of beats whose best triad is major
+    soundness: Optional[sound.Soundness] = None
 
     def change_times(self) -> np.ndarray:
         return np.array(sorted(c.time for c in self.changes))
@@ -68,7 +61,7 @@ class MusicFacts:
         d = asdict(self)
         d.pop("level_times"), d.pop("level_db")
         d["changes"] = len(self.changes)  # the full list is long; counts by kind follow
-        d["changes_by_kind"] = {k: sum(c.kind == k for c in self.changes) for k in ("accent", "chord", "section")}
+        d["changes_by_kind"] = {k: sum(c.kind == k for c in self.changes) for k in ("harmony", "texture", "accent")}
         return d
 
 
@@ -83,7 +76,8 @@ def music_facts(source: Union[str, Path, Song], title: str = "") -> MusicFacts:
         return facts_from_song(read_midi(path), str(path))
     from ..music.audio import analyze_audio, load_audio
 
-    return facts_from_audio(analyze_audio(load_audio(path)))
+    audio = load_audio(path)
+    return facts_from_audio(analyze_audio(audio), audio)
 
 
 # -- MIDI ----------------------------------------------------------------------
@@ -95,28 +89,59 @@ def facts_from_song(song: Song, source: str) -> MusicFacts:
     if not notes:
         raise CuesmithError("the MIDI has no notes: there is no music to critique", source if source != "song" else None)
     duration = float(tick_seconds(song, np.array([song.end_tick]))[0])
-    starts = np.array([n.start for n in notes])
-    ticks, index = np.unique(starts, return_inverse=True)
-    weight = np.bincount(index, weights=np.array([n.velocity for n in notes], float))
-    times = tick_seconds(song, ticks)
-    changes = [Change(round(float(t), 4), "accent", round(float(s), 3))
-               for t, s in zip(times, salience(times, weight)) if s >= ACCENT_SALIENCE]
-    changes += chord_changes(song)
+    sounding = midi_sounding(song)
+    changes, heard = detect_changes(sounding)
     beats = song.beats(song.end_tick)
-    beat_times = tick_seconds(song, np.array([t for t, _ in beats])) if beats else np.zeros(0)
-    downbeats = [float(s) for s, (_, d) in zip(beat_times, beats) if d]
+    notated = tick_seconds(song, np.array([t for t, _ in beats])) if beats else np.zeros(0)
+    downbeats = [float(s) for s, (_, d) in zip(notated, beats) if d]
     pitched = [n for p in song.parts if not p.is_drum for n in p.notes]
     key = detect_song_key(song) if pitched else None
+    weight = sounding.onset_strength
+    soundness = sound.judge(sound.midi_facts(song, sounding, heard.clarity, duration), sound.density(song, duration),
+                            bars=len(song.bars(song.end_tick)))
     return MusicFacts(
-        source=source, kind="midi", duration=round(duration, 4), tempo=round(median_tempo(beat_times), 2),
-        tempo_spread=round(spread(beat_times), 4), beats=[round(float(b), 4) for b in beat_times],
-        downbeats=[round(d, 4) for d in downbeats], onsets_per_second=round(len(ticks) / max(duration, 1e-6), 3),
-        changes=sorted(changes, key=lambda c: c.time), key=key.name if key else None,
+        source=source, kind="midi", duration=round(duration, 4), tempo=rounded(median_tempo(notated)),
+        tempo_spread=round(spread(notated), 4), beats=[round(float(b), 4) for b in notated],
+        heard_beats=heard_beats(heard, notated),
+        downbeats=[round(d, 4) for d in downbeats],
+        onsets_per_second=round(len(sounding.onset_times) / max(duration, 1e-6), 3),
+        changes=changes, key=key.name if key else None,
         mode=key.mode if key else None, loudness_lufs=None,
         brightness=round(pitch_brightness(np.mean([n.pitch for n in pitched])), 3) if pitched else None,
         velocity=round(float(np.mean([n.velocity for n in notes])), 1), title=song.title,
         dynamic_range_db=round(level_range(20 * np.log10(weight)), 2),
-        tags=[m.text for m in song.markers if not m.text.lower().startswith("cut ")])
+        tags=[m.text for m in song.markers if not m.text.lower().startswith("cut ")],
+        problems=pulse_problems(heard, sounding.pulse_min), pulse_clarity=heard.clarity, pulse_heard=heard.heard,
+        beat_phase=heard.phase,
+        harmony_major=major_share(sounding, heard), soundness=soundness)
+
+
+def rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 2)
+
+
+def heard_beats(heard: Pulse, fallback: np.ndarray) -> list[float]:
+    return [round(float(b), 4) for b in (heard.beats if heard.heard else fallback)]
+
+
+def pulse_problems(heard: Pulse, floor: float) -> list[str]:
+    if heard.heard or heard.clarity == 0.0:
+        return []
+    return [f"no steady pulse is heard (pulse clarity {heard.clarity:.2f}, below {floor:g}): "
+            "no change counts as on the beat"]
+
+
+def major_share(s: Sounding, heard: Pulse) -> Optional[float]:
+    """Weighted share of beats whose best-fitting triad (of 24) is major; None without beats or notes."""
+    beats = heard.beats if heard.heard else s.grid
+    if len(beats) < 2:
+        return None
+    windows = window_means(s.chroma, s.frame_s, beats[:-1], beats[1:])
+    weight = windows.sum(axis=1)
+    if weight.sum() <= 0:
+        return None
+    best = (windows @ sound.TRIADS.T).argmax(axis=1)
+    return round(float(np.sum(weight * (best < 12)) / weight.sum()), 3)
 
 
 def level_range(levels: np.ndarray) -> float:
@@ -124,26 +149,6 @@ def level_range(levels: np.ndarray) -> float:
         return 0.0
     p10, p90 = np.percentile(levels, [10, 90])
     return float(p90 - p10)
-
-
-def salience(times: np.ndarray, strength: np.ndarray, window: float = 2.0) -> np.ndarray:
-    return np.array([s / max(strength[np.abs(times - t) <= window].max(), 1e-9) for t, s in zip(times, strength)])
-
-
-def chord_changes(song: Song) -> list[Change]:
-    """A chord change sounds at the first note that starts inside the new chord's span (the
-    recogniser works on beat windows, which says nothing about where in the window it is heard)."""
-    from ..music.chords import recognize_chords
-    from ..music.render import tick_seconds
-
-    chords = [c for c in recognize_chords(song, per="beat") if not c.is_none]
-    starts = np.array(sorted(n.start for p in song.parts if not p.is_drum for n in p.notes))
-    heard = []
-    for chord in chords[1:]:
-        i = int(np.searchsorted(starts, chord.start))
-        if i < len(starts) and starts[i] < chord.end:
-            heard.append(int(starts[i]))
-    return [Change(round(float(t), 4), "chord", 1.0) for t in tick_seconds(song, np.array(heard))] if heard else []
 
 
 def detect_song_key(song: Song):
@@ -178,22 +183,33 @@ def centroid_brightness(hz: float) -> float:
 
 # -- audio ---------------------------------------------------------------------
 
-def facts_from_audio(a) -> MusicFacts:
+def facts_from_audio(a, audio=None) -> MusicFacts:
+    """Facts from `a` (music.audio.AudioAnalysis); the change detectors and soundness facts also need
+    the samples (`audio`, a music.audio.Audio): without them there are no changes and no soundness."""
     problems = []
     if a.silent:
         problems.append("the audio is silent: no onsets, beats, key or loudness")
     elif not a.beats:
         problems.append("no beat was found in the audio (too few onsets)")
-    onsets = np.array(a.onsets)
-    changes = [Change(float(t), "accent", float(s)) for t, s in zip(onsets, a.onset_salience) if s >= AUDIO_ACCENT_SALIENCE]
-    changes += [Change(float(t), "section", 1.0) for t in a.novelty_peaks]
+    changes, heard, harmony, soundness = [], Pulse(0.0, 0.0, np.zeros(0)), None, None
+    if audio is None and not a.silent:
+        problems.append("no samples were given with the audio analysis: no changes or soundness facts")
+    elif a.beats and len(a.onsets) >= 4:
+        sounding = audio_sounding(audio, a)
+        changes, heard = detect_changes(sounding)
+        problems += pulse_problems(heard, sounding.pulse_min)
+        harmony = major_share(sounding, heard)
+        soundness = sound.judge(sound.audio_facts(sounding, heard.clarity), audio=True, bars=len(a.beats) / 4)
     tags = [v for k, v in a.tags.items() if k in ("title", "artist", "genre", "album", "comment", "description")]
+    levels = np.array(a.loudness_db)
     return MusicFacts(
         source=a.path, kind="audio", duration=a.duration, tempo=a.tempo, tempo_spread=a.tempo_spread,
-        beats=list(a.beats), downbeats=list(a.downbeats),
-        onsets_per_second=round(len(onsets) / max(a.duration, 1e-6), 3),
-        changes=sorted(changes, key=lambda c: c.time), key=a.key, mode=a.mode, loudness_lufs=a.loudness_lufs,
+        beats=list(a.beats), heard_beats=heard_beats(heard, np.array(a.beats)), downbeats=list(a.downbeats),
+        onsets_per_second=round(len(a.onsets) / max(a.duration, 1e-6), 3),
+        changes=changes, key=a.key, mode=a.mode, loudness_lufs=a.loudness_lufs,
         brightness=None if a.silent else round(centroid_brightness(a.brightness_hz), 3), velocity=None,
-        dynamic_range_db=None if a.silent else round(level_range(np.array(a.loudness_db)[np.array(a.loudness_db) > -60]), 2),
+        dynamic_range_db=None if a.silent else round(level_range(levels[levels > -60]), 2),
         level_times=list(a.loudness_times), level_db=list(a.loudness_db),
-        title=a.title, tags=tags, problems=problems)
+        title=a.title, tags=tags, problems=problems, pulse_clarity=heard.clarity, pulse_heard=heard.heard,
+        beat_phase=heard.phase,
+        harmony_major=harmony, soundness=soundness)

@@ -1,14 +1,18 @@
 """Prose for the critique: a deterministic template, or a local GGUF model that must stick to the facts.
 
-The LLM path (`llm_prose`): llama-cpp-python loads the model, the prompt gives
-only the measured facts (key moments with their times and grades, labels,
-scores), and generation runs under a JSON grammar (an object with one string
-per dimension), with `max_tokens` and a wall-clock deadline enforced by a
-stopping criterion. The answer is then checked (`check_prose`): every time
-(mm:ss.s or mm:ss) and every grade ("grade A", "A grade", ",A") it mentions must
-be one the critique measured, and every dimension must have text. Any failure
-— no llama_cpp, an unreadable model, the deadline, broken JSON, an invented
-time or grade — keeps the template prose and says why in `prose_note`.
+The LLM path (`llm_prose`): llama-cpp-python loads the model in a child process
+(`llm_child.py`, so a crash in native code — "Illegal instruction", a segfault —
+ends the child, not the engine; the parent kills it past its time limit), the
+prompt gives only the measured facts (key moments with their times and grades,
+labels, scores), and generation runs under a JSON grammar (an object with one
+string per dimension), with `max_tokens` and a wall-clock deadline enforced by
+a stopping criterion. The child runs on this Python, or on the interpreter in
+$CUESMITH_LLM_PYTHON (one with another llama-cpp-python build). The answer is
+then checked (`check_prose`): every time (mm:ss.s or mm:ss) and every grade
+("grade A", "A grade", ",A") it mentions must be one the critique measured, and
+every dimension must have text. Any failure
+— no llama_cpp, an unreadable model, a crashed child, the deadline, broken JSON,
+an invented time or grade — keeps the template prose and says why in `prose_note`.
 
 Models: any small instruction-tuned GGUF works; `cuesmith critique --llm-help`
 prints suggestions. Nothing is downloaded by cuesmith.
@@ -16,7 +20,11 @@ prints suggestions. Nothing is downloaded by cuesmith.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -28,6 +36,8 @@ TITLES = {"rhythm": "Rhythm & synchronization", "theme": "Theme & content", "emo
           "culture": "Culture"}
 LLM_TIME_LIMIT_S = 60.0
 LLM_MAX_TOKENS = 700
+LLM_LOAD_S = 30.0  # on top of the generation limit: starting the child and loading the model
+LLM_CHILD = Path(__file__).with_name("llm_child.py")
 
 LLM_HELP = """\
 cuesmith writes the critique's prose with a template. To let a local language model write it
@@ -93,6 +103,15 @@ def evidence_text(c, name: str) -> str:
     return f"{labels}. ({'; '.join(d.facts)}.) Score {d.score:.1f}/10."
 
 
+def soundness_text(soundness: dict) -> str:
+    """One paragraph on the soundness facts (soundness.py), beside the four dimensions."""
+    facts = ", ".join(f"{k} {v:.2f}" for k, v in soundness["facts"].items())
+    text = f"The music {soundness['verdict']} (soundness {soundness['score']:.2f}; {facts})."
+    if soundness["out"]:
+        text += (" Unlike real songs: " if soundness.get("judged", True) else " ") + "; ".join(soundness["out"]) + "."
+    return text
+
+
 TEMPLATES = {"rhythm": rhythm_text, "emotion": emotion_text,
              "theme": lambda c: evidence_text(c, "theme"), "culture": lambda c: evidence_text(c, "culture")}
 
@@ -150,67 +169,90 @@ def facts_prompt(critique) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in d.labels.items())
         score = "not assessed" if d.score is None else f"{d.score:.1f}/10"
         lines.append(f"{TITLES[d.name]}: {labels}; score {score}; facts: {'; '.join(d.facts)}")
+    if critique.soundness:
+        lines.append("Soundness (is it music at all): " + soundness_text(critique.soundness))
     lines.append('Answer as JSON: {"rhythm": "...", "theme": "...", "emotion": "...", "culture": "..."}')
     return "\n".join(lines)
 
 
-def json_grammar():
-    from llama_cpp import LlamaGrammar
-
-    schema = {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
-              "required": list(DIMENSIONS)}
-    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+PROSE_SCHEMA = {"type": "object", "properties": {d: {"type": "string"} for d in DIMENSIONS},
+                "required": list(DIMENSIONS)}
 
 
-def load_llm(path: Path, seed: int = 0):
-    from llama_cpp import Llama
-
-    return Llama(model_path=str(path), n_ctx=2048, n_threads=2, seed=seed, verbose=False)
+class ModelFailed(Exception):
+    """The model gave no text; the message says why (and ends up in `prose_note`)."""
 
 
-def generate_json(llm, prompt: str, time_limit: float, max_tokens: int) -> str:
-    deadline = time.monotonic() + time_limit
+def run_model(path: Path, prompt: str, schema: dict, time_limit: float, max_tokens: int, seed: int = 0) -> str:
+    """The model's text for `prompt` under `schema`'s grammar, generated in a child process that is killed
+    past the time limit; a ModelFailed saying why when there is none."""
+    job = {"model": str(path), "prompt": prompt, "schema": schema, "time_limit": time_limit,
+           "max_tokens": max_tokens, "seed": seed}
+    python = os.environ.get("CUESMITH_LLM_PYTHON") or sys.executable
+    try:
+        done = subprocess.run([python, str(LLM_CHILD)], input=json.dumps(job), capture_output=True, text=True,
+                              timeout=time_limit + LLM_LOAD_S)
+    except subprocess.TimeoutExpired:
+        raise ModelFailed(f"the model ran past its {time_limit:g} s limit (stopped)") from None
+    except OSError as error:
+        raise ModelFailed(f"the model process could not start ({error.strerror or error})") from None
+    if done.returncode < 0:
+        raise ModelFailed(f"the model process died ({signal_name(-done.returncode)})")
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
+        raise ModelFailed(f"the model process ended without an answer (exit {done.returncode}: {last})") from None
+    if answer.get("missing"):
+        raise ModelFailed("llama-cpp-python is not installed (pip install 'cuesmith[llm]')")
+    if "error" in answer:
+        raise ModelFailed(answer["error"] if answer.get("timeout") else f"the model failed ({answer['error']})")
+    return answer["text"]
 
-    def past_deadline(tokens, logits) -> bool:
-        return time.monotonic() > deadline
 
-    from llama_cpp import StoppingCriteriaList
-
-    out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.2, grammar=json_grammar(),
-                                stopping_criteria=StoppingCriteriaList([past_deadline]))
-    if time.monotonic() > deadline:
-        raise TimeoutError(f"the model ran past its {time_limit:g} s limit")
-    return out["choices"][0]["text"]
+def signal_name(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    if name == "SIGILL":
+        return ("SIGILL, illegal instruction: llama-cpp-python was built for another CPU; rebuild it with "
+                "`make setup`, which builds it portable")
+    return name
 
 
 def llm_prose(critique, model_path: str | Path, time_limit: float = LLM_TIME_LIMIT_S,
               max_tokens: int = LLM_MAX_TOKENS) -> tuple[Optional[dict], str]:
     """(prose, note): prose is None when the template must stay; note says what happened."""
     path = Path(model_path)
-    if not path.is_file():
-        return None, f"LLM model {path} not found: template prose"
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return None, "llama-cpp-python is not installed (pip install 'cuesmith[llm]'): template prose"
     started = time.monotonic()
-    try:
-        llm = load_llm(path)
-        text = generate_json(llm, facts_prompt(critique), time_limit, max_tokens)
-    except TimeoutError as error:
-        return None, f"{error}: template prose"
-    except Exception as error:  # llama.cpp raises ValueError/RuntimeError for bad files and more
-        return None, f"the model failed ({type(error).__name__}: {error}): template prose"
-    try:
-        prose = json.loads(text)
-    except ValueError:
-        return None, "the model's answer is not complete JSON: template prose"
-    if not isinstance(prose, dict):
-        return None, "the model's answer is not a JSON object: template prose"
+    prose, failure = ask_json(path, facts_prompt(critique), PROSE_SCHEMA, time_limit, max_tokens)
+    if failure:
+        return None, f"{failure}: template prose"
     problem = check_prose(critique, prose)
     if problem:
         return None, f"the model's prose failed the fact check ({problem}): template prose"
     return {d: prose[d].strip() for d in DIMENSIONS}, f"written by {path.name} in {time.monotonic() - started:.1f} s"
+
+
+def ask_json(model_path: Path, prompt: str, schema: dict, time_limit: float,
+             max_tokens: int) -> tuple[Optional[dict], Optional[str]]:
+    """The one way cuesmith asks a local GGUF model for a JSON object (the critique's and the music-video
+    description's prose): (the object, None), or (None, what went wrong in words). Plain data in and out.
+    The model runs in a child process (`run_model`): a crash or a hang there is a failure here."""
+    if not model_path.is_file():
+        return None, f"LLM model {model_path} not found"
+    try:
+        text = run_model(model_path, prompt, schema, time_limit, max_tokens)
+    except ModelFailed as error:
+        return None, str(error)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None, "the model's answer is not complete JSON"
+    if not isinstance(answer, dict):
+        return None, "the model's answer is not a JSON object"
+    return answer, None
 
 
 def apply_llm(critique, model_path, time_limit: float = LLM_TIME_LIMIT_S, max_tokens: int = LLM_MAX_TOKENS):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..files import unused_path, write_bytes_atomic, write_json_atomic
 from .moments import clock
-from .prose import DIMENSIONS, TITLES
+from .prose import DIMENSIONS, TITLES, soundness_text
 
 
 def markdown(critique) -> str:
@@ -26,6 +26,8 @@ def markdown(critique) -> str:
         lines.append("")
     for name in DIMENSIONS:
         lines += [f"## {TITLES[name]}", "", critique.prose.get(name, ""), ""]
+    if critique.soundness:
+        lines += ["## Is it music?", "", soundness_text(critique.soundness), ""]
     source = "a local language model" if critique.prose_source == "llm" else "the template"
     lines.append(f"_Prose by {source}." + (f" {critique.prose_note}_" if critique.prose_note else "_"))
     return "\n".join(lines) + "\n"

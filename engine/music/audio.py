@@ -43,6 +43,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import CuesmithError
+from ..files import regular_file
 
 ANALYSIS_RATE = 22_050
 HOP = 256  # 11.6 ms at ANALYSIS_RATE
@@ -137,11 +138,7 @@ def load_audio(path: str | Path) -> Audio:
     """Decode the first audio stream of `path` (CuesmithError if there is none or it cannot be read)."""
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise CuesmithError("no such file", path)
-    if not path.is_file():
-        raise CuesmithError("is a folder, not an audio file", path)
+    path = regular_file(path, "audio file")
     try:
         container = av.open(str(path))
     except Exception as error:  # PyAV raises many types for unreadable files

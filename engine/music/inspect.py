@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..files import regular_file
 from .midi_io import read_midi
 from .render import tick_seconds
 from .score import Key, Song
@@ -108,7 +109,7 @@ def inspect_file(path: str | Path):
     """Inspect a MIDI file (an `Inspection`) or any audio file PyAV reads (an `audio.AudioAnalysis`:
     onsets, beats, tempo, key from chroma, BS.1770 loudness, brightness, novelty).
     A file that is neither is a CuesmithError."""
-    path = Path(path)
+    path = regular_file(path, "MIDI or audio file")  # before reading its first bytes: a FIFO would block
     if path.suffix.lower() in MIDI_SUFFIXES or _starts_with_mthd(path):
         return inspect_song(read_midi(path), file=str(path))
     from .audio import analyze_audio_file

@@ -24,7 +24,7 @@ from typing import Optional
 import mido
 
 from ..errors import CuesmithError
-from ..files import atomic_path
+from ..files import atomic_path, regular_file
 from .score import (CHORD_QUALITIES, NO_CHORD, PITCH_CLASSES, TICKS_PER_BEAT, Chord, Key,
                     Marker, Note, Part, Song, TempoChange, TimeSignature)
 
@@ -60,10 +60,7 @@ def read_midi(path: str | Path) -> Song:
 
 
 def _open_midi(path: Path) -> mido.MidiFile:
-    if not path.exists():
-        raise CuesmithError("no such file", path)
-    if not path.is_file():
-        raise CuesmithError("is a directory, not a MIDI file", path)
+    regular_file(path, "MIDI file")
     try:
         with path.open("rb") as f:
             magic = f.read(4)

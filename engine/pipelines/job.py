@@ -1,7 +1,8 @@
 """A score job, in two steps (as basic-pitch's predict / predict_and_save):
 
-    score(request, ...) -> Score     analysis -> plan -> a family's Music -> stems -> critique -> placement;
-                                     in memory, writes nothing
+    score(request, ...) -> Score     analysis -> plan -> a family's Music (with keep_best: only the
+                                     variation critique.rank_variations puts first) -> stems -> critique
+                                     -> placement; in memory, writes nothing
     save(score, out_dir) -> ScoreResult
                                      score.mid (score-var2.mid ... for further variations), stems/<part>.wav
                                      and stems/mix.wav, critique.json/.md, result.json with the placement
@@ -73,6 +74,10 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
     music = model.generate(plan, {"analysis": analysis}, request.variations, request.seed, sampling, progress)
     timings["generate"] = _since(t)
     timings.update({f"generate_{k}": v for k, v in music[0].report.get("timings", {}).items()})
+    if request.keep_best and len(music) > 1:
+        t = time.perf_counter()
+        music = [best_variation(analysis, music)]
+        timings["rank"] = _since(t)
     t = time.perf_counter()
     if request.stems:
         music[0] = with_stems(music[0], progress)
@@ -112,6 +117,13 @@ def with_stems(music: Music, progress: Optional[Progress]) -> Music:
     return replace(music, stems=audio.stems, mix=audio.mix, sample_rate=audio.sample_rate)
 
 
+def best_variation(analysis, music: list[Music]) -> Music:
+    """The variation ranked first on its critique and soundness against the clip (critique.rank_variations)."""
+    from ..critique import rank_variations
+
+    return music[rank_variations([critique_music(analysis, m, None) for m in music])[0]]
+
+
 def critique_music(analysis, music: Music, progress: Optional[Progress]):
     """The HarmonySet critique of the chosen variation against its own clip: of its notes where it has a
     Song, else of its audio."""
@@ -125,7 +137,8 @@ def critique_music(analysis, music: Music, progress: Optional[Progress]):
     else:
         mix = music.audio_mix()
         mono = mix.mean(axis=1) if mix.ndim == 2 else mix
-        critique = assess(analysis, facts_from_audio(analyze_audio(audio_from_samples(mono, music.sample_rate))))
+        audio = audio_from_samples(mono, music.sample_rate)
+        critique = assess(analysis, facts_from_audio(analyze_audio(audio), audio))
     report(progress, "critique", 1.0)
     return critique
 

@@ -20,17 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..music.controls import BarControls
+from ..music.mood import VALENCE_SPLIT, picture_valence as valence
 from ..music.score import Key
 from ..video.tempo import MOTION_FULL_SCALE
 
-MAJOR_VALENCE = 0.40
+MAJOR_VALENCE = VALENCE_SPLIT  # one split for planner and critique (music/mood.py)
 FADE_STRENGTH = 0.6
 DISSOLVE_STRENGTH = 0.85
 PINNED_DENSITY = {"low": 3.0, "mid": 8.0, "high": 16.0}
-
-
-def valence(brightness: float, saturation: float, warmth: float) -> float:
-    return float(0.5 * brightness + 0.3 * saturation + 0.2 * (warmth + 1.0) / 2.0)
 
 
 def clip_valence(analysis) -> float:

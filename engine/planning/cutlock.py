@@ -42,6 +42,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import CuesmithError
 from ..music.score import TICKS_PER_BEAT, Marker, Song, TempoChange, TimeSignature
 from ..video.tempo import BPM_FAST, BPM_SLOW, motion_to_bpm
 from .controls import bar_controls, plan_key
@@ -70,6 +71,7 @@ def plan(analysis, options: Optional[PlanOptions] = None) -> ScorePlan:
     options = options or PlanOptions()
     low, high = tempo_range(analysis, options)
     numerator, denominator = options.time_signature
+    check_holds_a_bar(analysis.duration, TimeSignature(0, numerator, denominator), high)
     warnings: list[str] = []
     segments = make_segments(analysis, options, low, high, warnings)
     locked = segments if segments[-1].candidates else segments[:-1]
@@ -83,6 +85,15 @@ def plan(analysis, options: Optional[PlanOptions] = None) -> ScorePlan:
     cut_beats = anchor_beats[:len(segments) - 1]
     return assemble(analysis, options, segments, cut_beats, bars, tempo_pieces, (low, high),
                     (numerator, denominator), warnings)
+
+
+def check_holds_a_bar(duration: float, signature: TimeSignature, fastest_bpm: float) -> None:
+    """A clip shorter than one bar at the fastest tempo in range has no bar grid to lock to: refused."""
+    bar = signature.ticks_per_bar / TICKS_PER_BEAT * 60.0 / fastest_bpm
+    if duration < bar:
+        raise CuesmithError(f"the clip is {duration:.2f} s long, shorter than one bar ({bar:.2f} s of "
+                            f"{signature.numerator}/{signature.denominator} at {fastest_bpm:.0f} BPM): "
+                            "nothing to score", hint="give a longer clip or --start/--end range")
 
 
 def tempo_range(analysis, options: PlanOptions) -> tuple[float, float]:

@@ -39,6 +39,10 @@ COLUMNS = ("id", "kind", "state", "priority", "request", "reply_to", "stage", "f
            "attempts", "created", "updated")
 
 
+class JournalWriteError(CuesmithError):
+    """The journal refused a write (disk full, read-only, I/O error): the service fails the job it was for."""
+
+
 class Journal:
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser()
@@ -64,7 +68,7 @@ class Journal:
                     f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", row)
                 return cursor.lastrowid
         except sqlite3.Error as error:  # disk full, read-only, locked too long: the job is not accepted
-            raise CuesmithError(f"cannot write the job journal ({error})", self.path) from None
+            raise self._write_error(error) from None
 
     def update(self, job_id: str, **values) -> None:
         unknown = set(values) - set(COLUMNS)
@@ -72,8 +76,15 @@ class Journal:
         if "state" in values:
             assert values["state"] in JOB_STATES, values["state"]
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self._lock:
-            self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id))
+        try:
+            with self._lock:
+                self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id))
+        except sqlite3.Error as error:
+            raise self._write_error(error) from None
+
+    def _write_error(self, error: sqlite3.Error) -> JournalWriteError:
+        return JournalWriteError(f"cannot write the job journal ({error})", self.path,
+                                 hint="free space on its disk; the engine keeps running")
 
     def get(self, job_id: str) -> Optional[JobRecord]:
         rows = self._select("WHERE id = ?", (job_id,))

@@ -6,8 +6,7 @@ from typing import Callable
 
 from ..files import unused_path, write_json_atomic
 from ..progress import Progress
-from ..schema import CritiqueRequest
-from .requests import AnalyzeRequest
+from ..schema import AnalyzeRequest, CritiqueRequest, DescribeRequest
 
 
 def run_score(engine, request: dict, progress: Progress) -> str:
@@ -31,5 +30,12 @@ def run_analyze(engine, request: dict, progress: Progress) -> str:
     return str(write_json_atomic(unused_path(Path(analyze.out_dir) / "analysis.json"), analysis.to_dict()))
 
 
+def run_describe(engine, request: dict, progress: Progress) -> str:
+    describe = DescribeRequest.from_dict(request)
+    description = engine.describe(describe.music, lyrics=describe.lyrics or None, tags=describe.tags,
+                                  progress=progress)
+    return str(description.save(describe.out_dir).json)
+
+
 RUNNERS: dict[str, Callable[[object, dict, Progress], str]] = {
-    "score": run_score, "critique": run_critique, "analyze": run_analyze}
+    "score": run_score, "critique": run_critique, "analyze": run_analyze, "describe": run_describe}

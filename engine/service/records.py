@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-JOB_KINDS = ("score", "critique", "analyze")
+JOB_KINDS = ("score", "critique", "analyze", "describe")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 EVENTS = ("accepted", "started", "progress", "result", "failed", "cancelled")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from ..errors import CuesmithError
-from ..schema import AnalyzeRequest, CritiqueRequest, ScoreRequest
+from ..schema import AnalyzeRequest, CritiqueRequest, DescribeRequest, ScoreRequest
 
 
-REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest}
+REQUEST_TYPES = {"score": ScoreRequest, "critique": CritiqueRequest, "analyze": AnalyzeRequest,
+                 "describe": DescribeRequest}
 
 
 def prepare_request(kind: str, values: Any, job_id: str, output_root: Path) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def type_name(hint: Any) -> str:
 
 def absolute_inputs(request: dict[str, Any]) -> None:
     """Input files made absolute (the engine may restart elsewhere) and checked to exist."""
-    for key in ("video", "music", "timeline"):
+    for key in ("video", "music", "timeline", "lyrics"):
         if request.get(key):
             request[key] = existing_file(request[key])
     for clip in request.get("clips") or []:

@@ -6,13 +6,15 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
 from filelock import FileLock, Timeout
 
 from ..errors import CuesmithError
-from .journal import Journal
+from ..files import confine_writes
+from .journal import Journal, JournalWriteError
 from .kinds import RUNNERS
 from .records import JOB_KINDS, JobEvent, JobRecord
 from .requests import prepare_request
@@ -25,6 +27,11 @@ MAX_PRIORITY = 2**31 - 1  # a SQLite INTEGER holds far more; a bound keeps an ab
 class _Cancelled(BaseException):
     """Raised from a cancelled job's progress callback. A BaseException, so that a pipeline's
     `except Exception` cannot turn a cancellation into a failure."""
+
+
+class _JournalFailed(BaseException):
+    """Raised from a job's progress callback when the journal cannot record its progress (disk full): the job
+    stops and fails with this message. A BaseException for the same reason as `_Cancelled`."""
 
 
 class ProgressThrottle:
@@ -67,6 +74,7 @@ class JobService:
         except OSError as error:
             raise CuesmithError(f"cannot create the output root ({error.strerror or error})", self.output_root,
                                 hint="give another --output-root") from None
+        confine_writes(self.output_root)  # a folder swapped for a symlink after submit cannot lead outside
         self.journal = Journal(journal)
         # held while started: a second engine on this journal would run the first one's jobs again
         self._owner = FileLock(f"{self.journal.path}.lock", timeout=0, thread_local=False)
@@ -75,6 +83,7 @@ class JobService:
         self._queue: list[tuple[int, int, str]] = []  # (-priority, seq, job_id): a heap
         self._running: dict[str, threading.Event] = {}  # job_id -> its cancel flag
         self._settling: set[str] = set()  # finished in the journal, final event not yet sent
+        self._unjournaled: dict[str, JobRecord] = {}  # finished, but the journal refused the write (disk full)
         self._subscribers: list[Callable[[JobEvent], None]] = []
         self._workers: list[threading.Thread] = []
         self._generation = 0  # bumped by start and stop: a worker of an older generation takes no more jobs
@@ -115,6 +124,8 @@ class JobService:
         if wait:
             for worker in workers:
                 worker.join()
+        with self._lock:
+            self._write_unjournaled()
         if self._owner.is_locked:
             self._owner.release()
 
@@ -171,11 +182,11 @@ class JobService:
         return record
 
     def get(self, job_id: str) -> Optional[JobRecord]:
-        return self.journal.get(job_id)
+        return self._unjournaled.get(job_id) or self.journal.get(job_id)
 
     def list(self, limit: int = 20) -> list[JobRecord]:
         """The newest `limit` jobs, newest first."""
-        return self.journal.newest(limit)
+        return [self._unjournaled.get(record.id, record) for record in self.journal.newest(limit)]
 
     def counts(self) -> dict[str, int]:
         return self.journal.counts()
@@ -231,14 +242,18 @@ class JobService:
                 if claimed is None:
                     return
                 record, cancel_flag = claimed
+                if cancel_flag is None:  # the journal refused to mark it running: it failed
+                    self._announce(record)
+                    continue
                 self._emit(JobEvent(record.id, "started", record.kind, reply_to=record.reply_to))
                 self._run(record, cancel_flag)
-            except Exception:  # the journal could not be written (disk full, ...): the job runs again next start
-                log.exception("job worker: journal error; carrying on")
+            except Exception:  # a bug; the worker must live on for the next jobs
+                log.exception("job worker: unexpected error; carrying on")
                 time.sleep(1.0)
 
-    def _claim(self, generation: int) -> Optional[tuple[JobRecord, threading.Event]]:
-        """The next queued job, marked running; None once the service stopped."""
+    def _claim(self, generation: int) -> Optional[tuple[JobRecord, Optional[threading.Event]]]:
+        """The next queued job, marked running (with its cancel flag), or failed (flag None) if the journal
+        cannot say it runs; None once the service stopped."""
         with self._lock:
             while True:
                 while not self._queue and generation == self._generation:
@@ -246,11 +261,15 @@ class JobService:
                 if generation != self._generation:
                     return None
                 _, _, job_id = heapq.heappop(self._queue)
+                self._write_unjournaled()
                 record = self.journal.get(job_id)
                 if record is None or record.state != "queued":
                     continue  # cancelled while queued
-                self.journal.update(job_id, state="running", attempts=record.attempts + 1, stage="", fraction=0.0,
-                                    updated=time.time())
+                try:
+                    self.journal.update(job_id, state="running", attempts=record.attempts + 1, stage="",
+                                        fraction=0.0, updated=time.time())
+                except JournalWriteError as error:
+                    return self._finish(job_id, "failed", error=f"not started: {error}"), None
                 flag = self._running[job_id] = threading.Event()
                 return self.journal.get(job_id), flag
 
@@ -265,21 +284,26 @@ class JobService:
 
         try:
             result = RUNNERS[record.kind](self.engine, record.request, progress)
+            last = throttle.flush()
+            if last is not None:
+                self._progress(record, *last)
         except _Cancelled:
             self._end(record, "cancelled")
+        except _JournalFailed as failure:
+            self._end(record, "failed", error=f"stopped: {failure}")
         except CuesmithError as error:
             self._end(record, "failed", error=str(error))
         except Exception as error:  # a bug, not the user's input: keep the traceback in the log
             log.exception("job %s (%s) crashed", record.id, record.kind)
             self._end(record, "failed", error=f"internal error: {type(error).__name__}: {error}")
         else:
-            last = throttle.flush()
-            if last is not None:
-                self._progress(record, *last)
             self._end(record, "done", result=result)
 
     def _progress(self, record: JobRecord, stage: str, fraction: float) -> None:
-        self.journal.update(record.id, stage=stage, fraction=float(fraction), updated=time.time())
+        try:
+            self.journal.update(record.id, stage=stage, fraction=float(fraction), updated=time.time())
+        except JournalWriteError as error:
+            raise _JournalFailed(str(error)) from None
         self._emit(JobEvent(record.id, "progress", record.kind, stage=stage, fraction=float(fraction),
                             reply_to=record.reply_to))
 
@@ -300,16 +324,35 @@ class JobService:
             self._lock.notify_all()
 
     def _finish(self, job_id: str, state: str, result: str = "", error: str = "") -> JobRecord:
-        """Journal the final state; the caller holds the lock, then calls `_announce`."""
+        """Journal the final state; the caller holds the lock, then calls `_announce`. If the journal refuses
+        the write, the job is failed in memory (its final event still goes out) and written when it can be."""
         self._settling.add(job_id)
         fields = {"state": state, "result": result, "error": error, "updated": time.time()}
         if state == "done":
             fields["fraction"] = 1.0
-        self.journal.update(job_id, **fields)
+        try:
+            self.journal.update(job_id, **fields)
+        except JournalWriteError as refused:
+            log.error("job %s: %s", job_id, refused)
+            if state != "failed":
+                fields.update(state="failed", error=f"{refused} (the job ended {state} but cannot be recorded)")
+            self._unjournaled[job_id] = replace(self.journal.get(job_id), **fields)
+            return self._unjournaled[job_id]
         return self.journal.get(job_id)
 
+    def _write_unjournaled(self) -> None:
+        """Journal the outcomes the journal refused before (the caller holds the lock); those it still
+        refuses stay in memory, and a restart runs their jobs again."""
+        for job_id, record in list(self._unjournaled.items()):
+            try:
+                self.journal.update(job_id, state=record.state, result=record.result, error=record.error,
+                                    fraction=record.fraction, updated=record.updated)
+            except JournalWriteError:
+                return
+            del self._unjournaled[job_id]
+
     def _known(self, job_id: str) -> JobRecord:
-        record = self.journal.get(job_id)
+        record = self.get(job_id)
         if record is None:
             raise CuesmithError(f"no job {job_id!r}")
         return record

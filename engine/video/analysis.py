@@ -1,16 +1,19 @@
 """`analyze`: one decode of a clip into cuts, gradual transitions, motion, colour and tempo.
 
-Results are plain dataclasses with `to_dict`/`from_dict`, cached by content
-(size, mtime, a hash of a few blocks) in the user cache directory.
+Results are plain dataclasses with `to_dict`/`from_dict`, cached in the user
+cache directory under a key made of the content (size, mtime, a hash of a few
+blocks), the range, the `AnalysisSettings` and a hash of the analysis code.
+`to_dict()` leaves out the per-sample log-chroma histograms (the bulk of the
+data) unless asked (`to_dict(with_chroma=True)`, `analyze --json --with-chroma`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
@@ -20,12 +23,11 @@ from ..progress import Progress, report
 from .cuts import Cut, GradualTransition, detect_cuts, detect_gradual
 from .decode import (TRUNCATION_TOLERANCE_S, AudioInfo, VideoInfo, iter_frames, open_container,
                      probe)
-from .frames import FrameStats, log_chroma_histogram
+from .frames import FrameStats
+from .settings import DEFAULT_SETTINGS, AnalysisSettings
 from .tempo import TempoRange, suggest_tempo
 
-ANALYSIS_VERSION = 1  # bump when results change, so old cache entries are not reused
-COLOUR_SAMPLE_S = 0.5  # one log-chroma histogram every half second
-SMOOTH_S = 0.5  # width of the moving average that makes the motion curve
+ANALYSIS_VERSION = 2  # the format of the result; the cache key also holds the settings and a hash of the code
 
 
 @dataclass
@@ -42,10 +44,11 @@ class Colour:
     brightness: list[float]
     saturation: list[float]
     warmth: list[float]
-    log_chroma: list[list[float]]  # per sample, the (3, 16, 16) HistoGAN histogram, flattened
     mean_brightness: float
     mean_saturation: float
     mean_warmth: float
+    # per sample, the (3, 16, 16) HistoGAN histogram, flattened; [] when read from a dict without them
+    log_chroma: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,9 +66,20 @@ class VideoAnalysis:
     colour: Colour
     tempo: TempoRange
     version: int = ANALYSIS_VERSION
+    chroma_in_dict: ClassVar[bool] = False  # to_dict's default for with_chroma; see including_chroma()
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, with_chroma: Optional[bool] = None) -> dict:
+        """Plain data; the log-chroma histograms only `with_chroma` (about 3 KB per half second)."""
+        d = asdict(self)
+        if not (self.chroma_in_dict if with_chroma is None else with_chroma):
+            del d["colour"]["log_chroma"]
+        return d
+
+    def including_chroma(self) -> "VideoAnalysis":
+        """This analysis, with the log-chroma histograms in its to_dict() (`analyze --with-chroma`)."""
+        copy = replace(self)
+        copy.chroma_in_dict = True
+        return copy
 
     @classmethod
     def from_dict(cls, d: dict) -> "VideoAnalysis":
@@ -107,40 +121,36 @@ def check_range(path: Path, start: Optional[float], end: Optional[float]) -> tup
 
 
 def analyze(video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
-            progress: Optional[Progress] = None) -> VideoAnalysis:
+            progress: Optional[Progress] = None, settings: AnalysisSettings = DEFAULT_SETTINGS) -> VideoAnalysis:
     path = Path(video)
     start, end = check_range(path, start, end)
     container = open_container(path)
+    stats = FrameStats(settings)
     try:
         info = probe(container, path)
-        stats, samples = decode_stats(container, path, info, start, end, progress)
+        decode_stats(container, path, info, start, end, progress, stats)
+        stats.finish()
     finally:
+        stats.close()
         container.close()
-    stats.finish()
     check_frames(path, info, stats, start, end)
     report(progress, "analyse", 1.0)
-    return measure(info, stats, samples, start, end)
+    return measure(info, stats, start, end, settings)
 
 
-def decode_stats(container, path, info, start, end, progress):
-    stats = FrameStats()
-    samples: list[tuple[float, np.ndarray]] = []
+def decode_stats(container, path, info, start, end, progress, stats: FrameStats) -> None:
     stop = end if end is not None else info.declared_duration
     span = max(1e-6, (stop or 0.0) - start)
-    next_sample = 0.0
-    for t, rgb, rotation in iter_frames(container, path, start, end):
+    s = stats.settings
+    for t, rgb, rotation in iter_frames(container, path, start, end, s.analysis_width, s.fast_decode):
         rel = t - start
         if not len(stats):
             info.rotation = rotation or info.rotation
             if info.rotation % 180 == 90 and info.width == info.coded_width:
                 info.width, info.height = info.coded_height, info.coded_width
         stats.add(rel, rgb)
-        if rel >= next_sample:
-            samples.append((rel, log_chroma_histogram(rgb)))
-            next_sample += COLOUR_SAMPLE_S
         if len(stats) % 30 == 0 and stop:
             report(progress, "analyse", rel / span)
-    return stats, samples
 
 
 def check_frames(path: Path, info: VideoInfo, stats: FrameStats, start: float, end: Optional[float]) -> None:
@@ -154,41 +164,40 @@ def check_frames(path: Path, info: VideoInfo, stats: FrameStats, start: float, e
                             f"but the file declares {declared:.2f} s", path)
 
 
-def measure(info, stats: FrameStats, samples, start: float, end: Optional[float]) -> VideoAnalysis:
+def measure(info, stats: FrameStats, start: float, end: Optional[float], s: AnalysisSettings) -> VideoAnalysis:
     times = np.asarray(stats.times)
-    histograms, pixel_change, brightness = stats.histograms, stats.pixel_change, stats.brightness
-    cuts = detect_cuts(times, histograms, pixel_change)
-    transitions = detect_gradual(times, histograms, brightness, cuts)
+    cuts = detect_cuts(times, stats.histograms, stats.step, stats.pixel_change, stats.unexplained, s)
+    transitions = detect_gradual(times, stats.histograms, stats.step, stats.brightness, cuts, s)
     intervals = np.diff(times)
     span = float(times[-1] - times[0])
     fps = (len(times) - 1) / span if span > 0 else (info.nominal_fps or 30.0)
     duration = float(times[-1] + 1.0 / fps)
     vfr = bool(len(intervals) > 2 and (intervals.max() - intervals.min()) > 0.1 * np.median(intervals))
-    motion = motion_curve(times, stats.motion, cuts, fps)
-    colour = colour_summary(stats, samples)
+    motion = motion_curve(times, stats.motion, cuts, fps, s)
+    colour = colour_summary(stats)
     return VideoAnalysis(info, start, start + duration if end is None else min(end, start + duration),
                          round(duration, 6), len(times), round(fps, 4), vfr, cuts, transitions, motion,
                          colour, suggest_tempo(np.asarray(motion.smooth)))
 
 
-def motion_curve(times: np.ndarray, energy: np.ndarray, cuts: list[Cut], fps: float) -> Motion:
-    from .frames import MOTION_INTERVAL
-
-    clean = energy.copy()
+def motion_curve(times: np.ndarray, energy: np.ndarray, cuts: list[Cut], fps: float,
+                 s: AnalysisSettings) -> Motion:
+    clean = energy.astype(np.float64)
     for cut in cuts:  # differences that straddle a cut measure the cut, not motion
-        clean[cut.frame:cut.frame + MOTION_INTERVAL] = np.nan
+        clean[cut.frame:cut.frame + s.motion_interval] = np.nan
     valid = ~np.isnan(clean)
     if valid.any():
         clean = np.interp(np.arange(len(clean)), np.flatnonzero(valid), clean[valid])
     else:
         clean = np.zeros_like(clean)
-    width = max(1, int(round(SMOOTH_S * fps)))
+    width = max(1, int(round(s.smooth_s * fps)))
     padded = np.pad(clean, (width // 2, width - 1 - width // 2), mode="edge")
     smooth = np.convolve(padded, np.ones(width) / width, mode="valid")
     return Motion(rounded(times), rounded(energy), rounded(smooth), round(float(clean.mean()), 5))
 
 
-def colour_summary(stats: FrameStats, samples) -> Colour:
+def colour_summary(stats: FrameStats) -> Colour:
+    samples = stats.samples
     times = np.asarray(stats.times)
     index = [int(np.searchsorted(times, t)) for t, _ in samples]
     pick = lambda values: rounded(values[index])  # noqa: E731
@@ -215,10 +224,13 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("cuesmith"))
 
 
-def content_key(path: Path, start: Optional[float], end: Optional[float]) -> str:
-    """Size, mtime and three 64 KiB blocks (head, middle, tail): cheap and changes with the content."""
+def content_key(path: Path, start: Optional[float], end: Optional[float],
+                settings: AnalysisSettings = DEFAULT_SETTINGS) -> str:
+    """Size, mtime and three 64 KiB blocks (head, middle, tail): cheap and changes with the content;
+    with the range, the settings and the analysis code's hash (settings.key())."""
     stat = path.stat()
-    digest = hashlib.sha256(f"{ANALYSIS_VERSION}|{stat.st_size}|{stat.st_mtime_ns}|{start}|{end}".encode())
+    digest = hashlib.sha256(f"{ANALYSIS_VERSION}|{settings.key()}|{stat.st_size}|{stat.st_mtime_ns}|"
+                            f"{start}|{end}".encode())
     block = 1 << 16
     with path.open("rb") as f:
         for offset in (0, max(0, stat.st_size // 2 - block // 2), max(0, stat.st_size - block)):
@@ -229,14 +241,14 @@ def content_key(path: Path, start: Optional[float], end: Optional[float]) -> str
 
 def analyze_cached(video: str | Path, start: Optional[float] = None, end: Optional[float] = None,
                    progress: Optional[Progress] = None, cache_dir: Optional[Path] = None,
-                   use_cache: bool = True) -> VideoAnalysis:
+                   use_cache: bool = True, settings: AnalysisSettings = DEFAULT_SETTINGS) -> VideoAnalysis:
     path = Path(video)
     if not use_cache:
-        return analyze(path, start, end, progress)
+        return analyze(path, start, end, progress, settings)
     from .decode import check_path
 
     check_path(path)
-    entry = (cache_dir or globals()["cache_dir"]()) / "analysis" / f"{content_key(path, start, end)}.json"
+    entry = (cache_dir or globals()["cache_dir"]()) / "analysis" / f"{content_key(path, start, end, settings)}.json"
     if entry.exists():
         try:
             cached = VideoAnalysis.from_dict(json.loads(entry.read_text()))
@@ -245,6 +257,6 @@ def analyze_cached(video: str | Path, start: Optional[float] = None, end: Option
                 return cached
         except (ValueError, KeyError, TypeError):
             pass  # a damaged or old entry: analyse again and replace it
-    result = analyze(path, start, end, progress)
-    write_json_atomic(entry, result.to_dict())
+    result = analyze(path, start, end, progress, settings)
+    write_json_atomic(entry, result.to_dict(with_chroma=True))
     return result

@@ -5,6 +5,7 @@ frames, truncated) becomes a CuesmithError naming the file and the problem.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -14,9 +15,11 @@ from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from ..errors import CuesmithError
+from ..files import regular_file
 
-ANALYSIS_WIDTH = 128  # frames are scaled down once, in swscale, to this width
 TRUNCATION_TOLERANCE_S = 1.0
+# FFmpeg's decoder threads; None: chosen per clip by decode_threads(). Results do not depend on it.
+DECODE_THREADS: Optional[str] = None
 
 
 @dataclass
@@ -46,10 +49,7 @@ class VideoInfo:
 
 
 def check_path(path: Path) -> None:
-    if not path.exists():
-        raise CuesmithError("no such file", path, "check the path")
-    if path.is_dir():
-        raise CuesmithError("is a directory, not a video file", path)
+    regular_file(path, "video file")  # a FIFO or /dev/zero would block or never end
     if path.stat().st_size == 0:
         raise CuesmithError("is empty (0 bytes)", path)
 
@@ -111,21 +111,38 @@ def display_rotation(stream) -> int:
     return 0  # newer files carry a display matrix instead: read per frame, see frame_rotation()
 
 
+def decode_threads() -> str:
+    """Frame threads ("AUTO") when cores are idle: less wall time, but a fifth more CPU time in
+    synchronisation (bench_video); on a busy machine one decoding thread ("SLICE": slices only) finishes
+    sooner, with the per-frame measures on their own thread beside it."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system
+        return "AUTO"
+    return "AUTO" if load < (os.cpu_count() or 1) - 1 else "SLICE"
+
+
 def frame_rotation(frame) -> int:
     # The frame's rotation is counter-clockwise in FFmpeg's convention; players turn it back.
     return int(round(-getattr(frame, "rotation", 0))) % 360
 
 
-def analysis_size(width: int, height: int, target: int = ANALYSIS_WIDTH) -> tuple[int, int]:
+def analysis_size(width: int, height: int, target: int) -> tuple[int, int]:
     scale = target / max(1, width)
     return target, max(2, int(round(height * scale / 2)) * 2)
 
 
-def iter_frames(container, path: Path, start: float, end: Optional[float]
-                ) -> Iterator[tuple[float, np.ndarray, int]]:
-    """Yield (seconds from file start, small RGB frame, rotation) for frames in [start, end)."""
+def iter_frames(container, path: Path, start: float, end: Optional[float], width: int = 128,
+                fast: bool = False) -> Iterator[tuple[float, np.ndarray, int]]:
+    """Yield (seconds from file start, RGB frame `width` pixels wide, rotation) for frames in [start, end).
+
+    `fast`: skip the codec's in-loop deblocking filter (H.264, HEVC). Its effect is a few levels at
+    block edges, averaged away at analysis size; it is a large share of decoding.
+    """
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    stream.thread_type = DECODE_THREADS or decode_threads()
+    if fast:
+        stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
     origin = stream_seconds(stream.start_time, stream.time_base) or 0.0
     if start > 0:
         container.seek(int((start + origin) / stream.time_base), stream=stream, backward=True)
@@ -144,7 +161,7 @@ def iter_frames(container, path: Path, start: float, end: Optional[float]
             if end is not None and t >= end - 1e-6:
                 break
             if size is None:
-                size = analysis_size(frame.width, frame.height)
+                size = analysis_size(frame.width, frame.height, width)
             small = scaler.reformat(frame, width=size[0], height=size[1], format="rgb24",
                                     interpolation="AREA")
             yield t, small.to_ndarray(), frame_rotation(frame)

@@ -88,7 +88,8 @@ def join_cuts(analyses, offsets, first_frames, fps: float) -> list[Cut]:
 
 
 def join_transitions(analyses, offsets, first_frames) -> list[GradualTransition]:
-    return [GradualTransition(round(t.start + o, 6), round(t.end + o, 6), t.kind, t.start_frame + f, t.end_frame + f)
+    return [replace(t, start=round(t.start + o, 6), end=round(t.end + o, 6), start_frame=t.start_frame + f,
+                    end_frame=t.end_frame + f)
             for a, o, f in zip(analyses, offsets, first_frames) for t in a.transitions]
 
 
