@@ -5,6 +5,7 @@ the issue-15 codec, same decode interface), named in its manifest.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -221,6 +222,15 @@ def test_a_missing_graph_names_it(tiny_model, tmp_path):
     (folder / "vidmuse.step.onnx").unlink()
     with pytest.raises(CuesmithError, match="model vidmuse/vidmuse is missing its step graph"):
         VidMuse(folder)
+
+
+def test_cli_score_family_vidmuse_writes_the_mix(cli, clip, tiny_model, tmp_path):
+    done = subprocess.run([cli, "score", str(clip), "--family", "vidmuse", "--models", str(tiny_model[0] / "vidmuse"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["model"]["family"] == "vidmuse" and result["variations"][0]["midi"] is None
+    assert Path(result["placement"]["audio"]["mix"]).is_file() and Path(result["critique"]["json"]).is_file()
 
 
 def test_cli_score_family_vidmuse_without_a_model_exits_2_naming_it(cli, clip, tmp_path):
