@@ -275,8 +275,31 @@ def tones(seconds: float, seed: int, rate: int = 32_000) -> np.ndarray:
     out = np.zeros(int(seconds * rate), np.float32)
     for i in range(len(out) // note):
         f = 110 * 2 ** (rng.integers(0, 36) / 12)
-        out[i * note:(i + 1) * note] = 0.2 * np.exp(-6 * t) * sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 5))
+        partials = sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 5))
+        out[i * note:(i + 1) * note] = 0.2 * np.exp(-6 * t) * partials
     return out
+
+
+def test_prepare_pairs_a_corpus_excerpt_with_its_video(clip, tmp_path):
+    """The paired corpus layout (issue 15: <split>/<id>.flac beside <id>.mp4) -> one .npz, with the shipped codec."""
+    pytest.importorskip("cuesmith.engine.codec.runtime")
+    import soundfile
+
+    from cuesmith.engine.nets.vidmuse import CONFIGS as NETS
+    from cuesmith.engine.runtime.store import SHIPPED
+    from cuesmith.engine.training.vidmuse import Pair, load_pairs, prepare
+
+    if not (SHIPPED / "codec" / "manifest.json").is_file():
+        pytest.skip("no shipped codec")
+    (tmp_path / "corpus" / "train").mkdir(parents=True)
+    shutil.copy(clip, tmp_path / "corpus" / "train" / "001-0.mp4")
+    soundfile.write(tmp_path / "corpus" / "train" / "001-0.flac", tones(3, 1), 32_000, subtype="PCM_16")
+    assert prepare(tmp_path / "corpus", tmp_path / "pairs", NETS["tiny"], SHIPPED / "codec") == 1
+    assert prepare(tmp_path / "corpus", tmp_path / "pairs", NETS["tiny"], SHIPPED / "codec") == 0  # kept, not redone
+    (pair,) = load_pairs(tmp_path / "pairs" / "train")
+    assert isinstance(pair, Pair) and pair.codes.shape == (4, 150) and pair.codes.max() < SPECIAL
+    assert pair.local.shape == (6, TOKENS_PER_FRAME, N_STATS) and pair.globl.shape == (64, TOKENS_PER_FRAME, N_STATS)
+    assert pair.local[:, 0, :3].std(axis=0).max() > 0.01  # the clip's shots differ in colour
 
 
 @pytest.mark.slow  # fits a tiny codec too (~1 min on a busy 2-core machine)
@@ -302,7 +325,8 @@ def test_the_chain_with_the_real_codec_trains_exports_and_decodes_audio(clip, tm
                   rng.random((4, 50, 9), dtype=np.float32)) for s in (3, 4, 5)]
     assert pairs[0].codes.shape == (codec.codebooks, 150)
     train(pairs, tmp_path / "run", CONFIGS["tiny"], net_config=net)
-    package(tmp_path / "run" / "last.pt", tmp_path / "vidmuse", codec={"model": "codec", "folder": str(tmp_path / "codec")})
+    codec_entry = {"model": "codec", "folder": str(tmp_path / "codec")}
+    package(tmp_path / "run" / "last.pt", tmp_path / "vidmuse", codec=codec_entry)
     model = VidMuse(tmp_path / "vidmuse")
     analysis, plan = analysis_and_plan(clip)
     music = model.generate(plan, {"analysis": analysis}, n=1, seed=0)[0]

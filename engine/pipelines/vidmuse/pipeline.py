@@ -107,6 +107,9 @@ class VidMuse:
         self.guidance = Guidance(int(defaults.get("top_k", 250)), float(defaults.get("temperature", 1.0)),
                                  float(defaults.get("cfg_scale", 3.0)))
         n = self.net
+        if n["window_seconds"] <= n["prompt_seconds"]:
+            raise CuesmithError(f"model {FAMILY}: window_seconds must exceed prompt_seconds",
+                                self.model.path / "manifest.json")
         self.shape = StepShape(n["n_layers"], n["n_heads"], n["d_model"] // n["n_heads"], n["codebooks"],
                                n["codebook_size"])
 
