@@ -73,17 +73,39 @@ def video_moments(analysis) -> list[tuple[float, str]]:
 
 
 def motion_peaks(analysis, busy: list[float]) -> list[float]:
-    import scipy.signal
-
     times, smooth = np.asarray(analysis.motion.times), np.asarray(analysis.motion.smooth)
     if len(smooth) < 3:
         return []
     base = float(np.median(smooth))
-    peaks, props = scipy.signal.find_peaks(smooth, height=MOTION_PEAK_MIN, prominence=1e-9)
-    keep = [(props["prominences"][i], times[p]) for i, p in enumerate(peaks)
-            if props["prominences"][i] >= MOTION_PEAK_PROMINENCE * (smooth[p] - base) > 0
+    peaks, prominences = peaks_and_prominences(smooth, MOTION_PEAK_MIN)
+    keep = [(prominences[i], times[p]) for i, p in enumerate(peaks)
+            if prominences[i] >= MOTION_PEAK_PROMINENCE * (smooth[p] - base) > 0
             and all(abs(times[p] - b) >= PEAK_CLEARANCE_S for b in busy)]
     return sorted(t for _, t in sorted(keep, reverse=True)[:MAX_MOTION_PEAKS])
+
+
+def peaks_and_prominences(x: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of `x` at least `height` high (a flat top: its middle sample) and their
+    prominences: `scipy.signal.find_peaks(x, height=height, prominence=(0, None))`, without
+    importing scipy.signal (a second of CPU on every cold `cuesmith score`)."""
+    rising = np.flatnonzero(np.diff(x) > 0) + 1  # a top starts where x rises
+    peaks = []
+    for start in rising:
+        end = start
+        while end + 1 < len(x) and x[end + 1] == x[start]:
+            end += 1
+        if end + 1 < len(x) and x[end + 1] < x[start]:
+            peaks.append((start + end) // 2)
+    peaks = np.array(sorted(set(peaks)), dtype=int)
+    peaks = peaks[x[peaks] >= height] if len(peaks) else peaks
+    prominences = np.empty(len(peaks))
+    for i, p in enumerate(peaks):
+        higher_left = np.flatnonzero(x[:p] > x[p])
+        higher_right = np.flatnonzero(x[p + 1:] > x[p])
+        left = x[higher_left[-1] + 1 if len(higher_left) else 0:p + 1].min()
+        right = x[p:p + 1 + higher_right[0] if len(higher_right) else len(x)].min()
+        prominences[i] = x[p] - max(left, right)
+    return peaks, prominences
 
 
 def grade(time: float, kind: str, change_times: np.ndarray, change_kinds: list[str], frame: float,

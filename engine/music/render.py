@@ -12,12 +12,21 @@ itself; the 1 dB margin covers the inter-sample overs of SoundFont material
 Every stem gets the very same gain as the mix, so the stems still sum to the
 mix sample for sample (up to 24-bit rounding) and keep their balance.
 
+Memory: nothing song-sized is held. Each part is synthesised a chunk
+(`CHUNK_FRAMES`) at a time into a float32 scratch file beside the output (a
+10-minute stereo part is 230 MB of float32: the mix and four stems would not
+fit a 600 MiB budget); a first pass over those files measures the mix's
+loudness (BS.1770 sums each 100 ms segment, so the 400 ms gating blocks need
+no whole signal) and every peak, a second pass applies the gain while writing
+the 24-bit WAVs, a chunk of every file at a time.
+
 Speed (benchmarks/bench_stems.py): TinySoundFont holds the GIL, so where cores
-are idle the parts are synthesised in forked processes (Linux) that write into
-shared memory, a melodic part cut between them by pitch; the result is the same
-as in one process (to float rounding). The loudness meter is our own BS.1770
-(no Python loop over blocks) and runs a thread per channel; the WAV files are
-quantised and packed to 24 bits in numpy chunks and written in threads.
+are idle the parts are synthesised in forked processes (Linux), each writing its
+own scratch files, a melodic part cut between them by pitch; the result is the
+same as in one process (to float rounding). The loudness meter is our own
+BS.1770, K-weighting included (numpy, no SciPy: importing scipy.signal costs
+more CPU than a 30 s cue's whole render); the WAV files are quantised and packed
+to 24 bits in numpy and written in threads.
 
 Files: `<out_dir>/mix.wav` and `<out_dir>/<part name>.wav`; a name that is
 taken gets `-2`, `-3`, ... (`files.unused_path`): a render never replaces an
@@ -26,14 +35,15 @@ existing file. Parts without notes get no stem.
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 import re
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -53,6 +63,7 @@ _FADE_SECONDS = 0.01
 _FLUSH_FRAMES = 4096  # 85 ms at 48 kHz, well over TinySoundFont's 10 ms fast release
 _EVENT_GRID = 64  # frames; TinySoundFont's TSF_RENDER_EFFECTSAMPLEBLOCK (see _note_events)
 _WRITE_CHUNK_FRAMES = 1 << 14  # 128 KiB of float32 stereo: the quantising stays in L2 cache
+CHUNK_FRAMES = 1 << 16  # synthesised, measured and written at a time: 1.4 s, 512 KiB of float32 stereo
 _RELEASE_COST_S = 1.0  # synthesis cost of a note ~ its seconds + this (measured on POP909 piano)
 
 
@@ -73,20 +84,32 @@ class RenderedAudio:
 
 def default_soundfont() -> Path:
     """The user's SoundFont ($CUESMITH_SOUNDFONT or "soundfont" in config.json), else pretty_midi's TimGM6mb."""
-    import pretty_midi
+    from importlib.util import find_spec
 
     from ..config import user_setting
 
     chosen = user_setting("soundfont")
-    return Path(chosen).expanduser() if chosen else Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path(find_spec("pretty_midi").origin).parent / "TimGM6mb.sf2"  # found, not imported (mido, ...)
 
 
 def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None = None,
                  progress: Optional[Progress] = None, workers: Optional[int] = None) -> dict[str, Path]:
-    """Render and write the mix (key "mix") and one WAV per part (key: part name)."""
-    check_folder(Path(out_dir))
-    audio = _render(song, soundfont, SAMPLE_RATE, progress, workers)
-    return write_stems(audio.stems, audio.mix, SAMPLE_RATE, out_dir, progress, 10 ** (audio.gain_db / 20), workers)
+    """Render and write the mix (key "mix") and one WAV per part (key: part name), a chunk at a time."""
+    out_dir = Path(out_dir)
+    check_folder(out_dir)
+    parts_with_notes(song)
+    synth = load_synth(Path(soundfont) if soundfont else default_soundfont(), SAMPLE_RATE)
+    out_dir.mkdir(parents=True, exist_ok=True)  # the scratch files go beside the stems, on the same disk
+    with _synthesized(synth, song, SAMPLE_RATE, out_dir, progress, workers) as synthesized:
+        loudness, peak = _levels(synthesized.chunks(), synthesized.frames, SAMPLE_RATE, progress)
+        gain = 10 ** (normalising_gain_db(loudness, peak) / 20)
+        names = [safe_file_stem(key) or f"part-{i + 1}" for i, key in enumerate(synthesized.keys)]
+        paths = _output_paths(out_dir, [MIX, *names])
+        _write_wavs(paths, [2] * len(paths), SAMPLE_RATE, synthesized.signal_chunks(), synthesized.chunk_count,
+                    gain, progress, workers)
+    return dict(zip([MIX, *synthesized.keys], paths))
 
 
 def write_stems(stems: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int, out_dir: str | Path,
@@ -96,16 +119,14 @@ def write_stems(stems: dict[str, np.ndarray], mix: np.ndarray, sample_rate: int,
     while quantising). Keys: "mix" and the stem names."""
     out_dir = Path(out_dir)
     check_folder(out_dir)
-    keys = [MIX, *stems]
     names = [safe_file_stem(name) or f"part-{i + 1}" for i, name in enumerate(stems)]
     paths = _output_paths(out_dir, [MIX, *names])
     signals = [mix, *stems.values()]
-    with ThreadPoolExecutor(_worker_count(workers)) as pool:
-        writes = [pool.submit(write_wav, samples, path, sample_rate, gain) for samples, path in zip(signals, paths)]
-        for i, write in enumerate(writes):
-            write.result()
-            report(progress, "write stems", (i + 1) / len(writes))
-    return dict(zip(keys, paths))
+    length = max(len(x) for x in signals)
+    chunks = ([x[start:start + CHUNK_FRAMES] for x in signals] for start in range(0, length, CHUNK_FRAMES))
+    _write_wavs(paths, [1 if x.ndim == 1 else x.shape[1] for x in signals], sample_rate, chunks,
+                -(-length // CHUNK_FRAMES), gain, progress, workers)
+    return dict(zip([MIX, *stems], paths))
 
 
 def check_folder(out_dir: Path) -> None:
@@ -115,33 +136,37 @@ def check_folder(out_dir: Path) -> None:
 
 def render_audio(song: Song, soundfont: str | Path | None = None, sample_rate: int = SAMPLE_RATE,
                  progress: Optional[Progress] = None, workers: Optional[int] = None) -> RenderedAudio:
-    """Synthesise every part with notes, mix, and loudness-normalise (see module doc)."""
-    audio = _render(song, soundfont, sample_rate, progress, workers)
-    gain = np.float32(10 ** (audio.gain_db / 20))
-    for samples in (audio.mix, *audio.stems.values()):
-        samples *= gain
-    return audio
-
-
-def _render(song: Song, soundfont: str | Path | None, sample_rate: int, progress: Optional[Progress],
-            workers: Optional[int]) -> RenderedAudio:
-    """`render_audio` before its gain is applied: the samples are the raw synthesis."""
-    parts = [p for p in song.parts if p.notes]
-    if not parts:
-        raise CuesmithError("nothing to render: the song has no notes")
+    """Synthesise every part with notes, mix, and loudness-normalise (see module doc), in memory."""
     synth = load_synth(Path(soundfont) if soundfont else default_soundfont(), sample_rate)
-    frames = render_length(song, sample_rate)
-    stems = synthesize_parts(synth, parts, song, frames, sample_rate, workers, progress)
-    mix = np.zeros((frames, 2), dtype=np.float32)
-    for samples in stems:
-        mix += samples
-    loudness = integrated_loudness(mix, sample_rate)
-    gain_db = normalising_gain_db(loudness, [mix, *stems])
-    keys: list[str] = []
-    for part in parts:
-        keys.append(_unique_key(part.name, keys))
-    return RenderedAudio(stems=dict(zip(keys, stems)), mix=mix, sample_rate=sample_rate, gain_db=gain_db,
-                         loudness_lufs=loudness + gain_db)  # loudness scales with gain exactly
+    with _synthesized(synth, song, sample_rate, None, progress, workers) as synthesized:
+        frames = synthesized.frames
+        stems = [np.empty((frames, 2), dtype=np.float32) for _ in synthesized.keys]
+        mix = np.empty((frames, 2), dtype=np.float32)
+
+        def kept() -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
+            for start, parts, mixed in synthesized.chunks():
+                for whole, chunk in zip([mix, *stems], [mixed, *parts]):
+                    whole[start:start + len(chunk)] = chunk
+                yield start, parts, mixed
+
+        loudness, peak = _levels(kept(), frames, sample_rate, progress)
+    gain_db = normalising_gain_db(loudness, peak)
+    gain = np.float32(10 ** (gain_db / 20))
+    for samples in (mix, *stems):
+        samples *= gain
+    return RenderedAudio(stems=dict(zip(synthesized.keys, stems)), mix=mix, sample_rate=sample_rate,
+                         gain_db=gain_db, loudness_lufs=loudness + gain_db)  # loudness scales with gain exactly
+
+
+def _levels(chunks: Iterator[tuple[int, list[np.ndarray], np.ndarray]], frames: int, sample_rate: int,
+            progress: Optional[Progress] = None) -> tuple[float, float]:
+    """(integrated loudness of the mix in LUFS, the highest sample peak of the mix and the stems in dBFS)."""
+    meter, peak = LoudnessMeter(frames, 2, sample_rate), 0.0
+    for start, stems, mix in chunks:
+        meter.add(mix)
+        peak = max(peak, *(_peak(x) for x in (mix, *stems)))
+        report(progress, "measure loudness", (start + len(mix)) / frames)
+    return meter.loudness(), (20 * np.log10(peak) if peak > 0 else -np.inf)
 
 
 def load_synth(soundfont: Path, sample_rate: int):
@@ -174,30 +199,88 @@ class _Piece:
     part: Part  # the part with only these notes
 
 
-def synthesize_parts(synth, parts: list[Part], song: Song, frames: int, sample_rate: int,
-                     workers: Optional[int] = None, progress: Optional[Progress] = None) -> list[np.ndarray]:
-    """Each part alone, as float32 (frames, 2) arrays, the work shared by up to `workers` processes."""
+@dataclass
+class Synthesized:
+    """The raw synthesis of each part, in float32 scratch files (one per piece of work), read a chunk at a time."""
+
+    keys: list[str]  # one per part with notes, unique, never "mix"
+    pieces: list[list[Path]]  # per part: its pieces' files, summed in this order
+    frames: int
+    sample_rate: int
+
+    @property
+    def chunk_count(self) -> int:
+        return -(-self.frames // CHUNK_FRAMES)
+
+    def chunks(self) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
+        """(first frame, each part's samples, their mix), float32 (n, 2), `CHUNK_FRAMES` at a time."""
+        with ExitStack() as stack:
+            files = [[stack.enter_context(open(path, "rb")) for path in paths] for paths in self.pieces]
+            for start in range(0, self.frames, CHUNK_FRAMES):
+                count = 2 * min(CHUNK_FRAMES, self.frames - start)
+                stems = []
+                for pieces in files:
+                    stem = np.fromfile(pieces[0], dtype=np.float32, count=count).reshape(-1, 2)
+                    for piece in pieces[1:]:  # a part cut between processes: its pieces sum to it
+                        stem += np.fromfile(piece, dtype=np.float32, count=count).reshape(-1, 2)
+                    stems.append(stem)
+                mix = np.zeros_like(stems[0])
+                for stem in stems:
+                    mix += stem
+                yield start, stems, mix
+
+    def signal_chunks(self) -> Iterator[list[np.ndarray]]:
+        """[mix, *stems] a chunk at a time."""
+        for _, stems, mix in self.chunks():
+            yield [mix, *stems]
+
+
+@contextmanager
+def _synthesized(synth, song: Song, sample_rate: int, scratch_dir: Optional[Path],
+                 progress: Optional[Progress], workers: Optional[int]) -> Iterator[Synthesized]:
+    """Every part with notes synthesised into scratch files in `scratch_dir` (None: the system's temporary
+    folder), removed when the block ends."""
+    parts = parts_with_notes(song)
+    keys: list[str] = []
+    for part in parts:
+        keys.append(_unique_key(part.name, keys))
+    frames = render_length(song, sample_rate)
+    with tempfile.TemporaryDirectory(prefix=".cuesmith-render-", dir=scratch_dir) as scratch:
+        pieces = synthesize_parts(synth, parts, song, frames, sample_rate, Path(scratch), workers, progress)
+        yield Synthesized(keys, pieces, frames, sample_rate)
+
+
+def parts_with_notes(song: Song) -> list[Part]:
+    parts = [p for p in song.parts if p.notes]
+    if not parts:
+        raise CuesmithError("nothing to render: the song has no notes")
+    return parts
+
+
+def synthesize_parts(synth, parts: list[Part], song: Song, frames: int, sample_rate: int, scratch: Path,
+                     workers: Optional[int] = None, progress: Optional[Progress] = None) -> list[list[Path]]:
+    """Each part alone, as float32 stereo frames in files under `scratch` (per part: the files of its
+    pieces, to be summed), the work shared by up to `workers` processes."""
     shares = split_work(parts, song, _worker_count(workers))
-    buffers = [[_frames(frames, shared=k > 0) for _ in share] for k, share in enumerate(shares)]
+    files = [[scratch / f"{k}-{i}.f32" for i in range(len(share))] for k, share in enumerate(shares)]
 
     def job(k: int, job_progress: Optional[Progress]) -> Callable[[], None]:
         def render_share() -> None:
-            for i, (piece, out) in enumerate(zip(shares[k], buffers[k])):
-                synthesize_part(synth, piece.part, song, out, sample_rate)
-                report(job_progress, "render stems", (i + 1) / len(shares[k]))
+            for i, (piece, path) in enumerate(zip(shares[k], files[k])):
+                with open(path, "wb") as out:
+                    for done, chunk in synthesize_chunks(synth, piece.part, song, frames, sample_rate):
+                        out.write(memoryview(chunk))
+                        report(job_progress, "render stems", (i + done) / len(shares[k]))
         return render_share
 
     # shares are of equal cost, so this process's progress stands for all of them
     _run_forked([job(k, progress if k == 0 else None) for k in range(len(shares))])
     report(progress, "render stems", 1.0)
-    stems: list[Optional[np.ndarray]] = [None] * len(parts)
-    for share, outs in zip(shares, buffers):
-        for piece, out in zip(share, outs):
-            if stems[piece.index] is None:
-                stems[piece.index] = out
-            else:  # a part cut between processes: its pieces sum to it
-                stems[piece.index] += out
-    return stems
+    pieces: list[list[Path]] = [[] for _ in parts]
+    for share, paths in zip(shares, files):
+        for piece, path in zip(share, paths):
+            pieces[piece.index].append(path)
+    return pieces
 
 
 def split_work(parts: list[Part], song: Song, workers: int) -> list[list[_Piece]]:
@@ -275,34 +358,47 @@ def _child(job: Callable[[], None]) -> None:
         os._exit(code)  # no atexit handlers or buffer flushes that belong to the parent
 
 
-def _frames(frames: int, shared: bool) -> np.ndarray:
-    """Zeroed float32 (frames, 2). `shared`: in anonymous shared memory, where what a
-    forked child writes the parent sees; only then, as private memory faults in faster."""
-    if not shared:
-        return np.zeros((frames, 2), dtype=np.float32)
-    return np.frombuffer(mmap.mmap(-1, frames * 8), dtype=np.float32).reshape(frames, 2)
+def synthesize_chunks(synth, part: Part, song: Song, frames: int,
+                      sample_rate: int) -> Iterator[tuple[float, np.ndarray]]:
+    """One part, alone: (fraction done, float32 (n, 2) samples), `CHUNK_FRAMES` at a time in one reused
+    buffer; the synth is left silent afterwards. Chunks start on TinySoundFont's 64-frame grid, so the
+    samples are those of one render call (`_note_events`)."""
+    channel = 9 if part.is_drum else 0
+    _select_program(synth, channel, part)
+    events = iter(_note_events(part, song, sample_rate, frames))
+    event = next(events, None)
+    buffer = np.empty((min(CHUNK_FRAMES, frames), 2), dtype=np.float32)
+    fade = int(min(frames, _FADE_SECONDS * sample_rate))
+    for start in range(0, frames, CHUNK_FRAMES):
+        end = min(start + CHUNK_FRAMES, frames)
+        out = buffer[:end - start]
+        raw = memoryview(out).cast("B")
+        position = start
+        while event is not None and event[0] < end:
+            frame, is_on, pitch, velocity = event
+            if frame > position:
+                synth.generate_simple(frame - position, raw[(position - start) * 8:(frame - start) * 8])
+                position = frame
+            if is_on:
+                synth.noteon(channel, pitch, velocity)
+            else:
+                synth.noteoff(channel, pitch)
+            event = next(events, None)
+        if end > position:
+            synth.generate_simple(end - position, raw[(position - start) * 8:])
+        _fade_out(out, start, frames, fade)
+        yield end / frames, out
+    for frame, is_on, pitch, velocity in ([event] if event else []) + list(events):  # those at the very end
+        synth.noteon(channel, pitch, velocity) if is_on else synth.noteoff(channel, pitch)
+    _silence(synth)
 
 
 def synthesize_part(synth, part: Part, song: Song, out: np.ndarray, sample_rate: int) -> np.ndarray:
     """One part, alone, into float32 `out` of shape (frames, 2); the synth is left silent afterwards."""
-    frames = len(out)
-    channel = 9 if part.is_drum else 0
-    _select_program(synth, channel, part)
-    raw = memoryview(out).cast("B")
-    bytes_per_frame = out.itemsize * 2
-    position = 0
-    for frame, is_on, pitch, velocity in _note_events(part, song, sample_rate, frames):
-        if frame > position:
-            synth.generate_simple(frame - position, raw[position * bytes_per_frame:frame * bytes_per_frame])
-            position = frame
-        if is_on:
-            synth.noteon(channel, pitch, velocity)
-        else:
-            synth.noteoff(channel, pitch)
-    if frames > position:
-        synth.generate_simple(frames - position, raw[position * bytes_per_frame:])
-    _silence(synth)
-    _fade_out(out, sample_rate)
+    start = 0
+    for _, chunk in synthesize_chunks(synth, part, song, len(out), sample_rate):
+        out[start:start + len(chunk)] = chunk
+        start += len(chunk)
     return out
 
 
@@ -356,11 +452,13 @@ def tick_seconds(song: Song, ticks: np.ndarray) -> np.ndarray:
     return offsets[index] + (np.asarray(ticks, dtype=np.float64) - starts[index]) * seconds_per_tick[index]
 
 
-def _fade_out(samples: np.ndarray, sample_rate: int) -> None:
-    """A 10 ms fade at the very end, so a cut-off release tail does not click."""
-    n = min(len(samples), int(_FADE_SECONDS * sample_rate))
-    if n:
-        samples[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None]
+def _fade_out(chunk: np.ndarray, start: int, frames: int, length: int) -> None:
+    """A fade over the last `length` frames of `frames`, applied to the `chunk` starting at frame `start`,
+    so a cut-off release tail does not click."""
+    first, end = max(frames - length, start), start + len(chunk)
+    if first < end:
+        ramp = np.linspace(1.0, 0.0, length, dtype=np.float32)[first - (frames - length):end - (frames - length)]
+        chunk[first - start:] *= ramp[:, None]
 
 
 # -- loudness ----------------------------------------------------------------
@@ -369,29 +467,61 @@ _BLOCK_S = 0.4  # BS.1770 gating blocks: 400 ms
 _STEP = 0.25  # of a block between block starts: 75 % overlap
 _ABSOLUTE_GATE_LUFS = -70.0
 _CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
-_SEGMENTS_PER_CHUNK = 64  # filtered at a time: 6.4 s, about 1 MB of float32 at 48 kHz
+_IIR_BLOCK = 64  # samples per block of the K-weighting's matrix form: 64 multiply-adds per sample
+_IIR_BATCH = 64  # blocks per matrix product
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
-    """ITU-R BS.1770-4 integrated loudness in LUFS; -inf for silence.
+    """ITU-R BS.1770-4 integrated loudness in LUFS of a whole signal; -inf for silence (`LoudnessMeter`)."""
+    channels = samples.reshape(len(samples), -1)
+    meter = LoudnessMeter(len(channels), channels.shape[1], sample_rate)
+    for start in range(0, len(channels), CHUNK_FRAMES):
+        meter.add(channels[start:start + CHUNK_FRAMES])
+    return meter.loudness()
+
+
+class LoudnessMeter:
+    """ITU-R BS.1770-4 integrated loudness of a signal of known length fed a chunk at a time.
 
     The measure of `pyloudnorm.Meter(rate).integrated_loudness` (same filters, blocks
-    and gates; the tests hold them within 0.01 LU) at a fraction of its cost: the
-    K-weighting runs in float32 with one thread per channel, each sample is squared and
-    summed once into the 100 ms segments the blocks share, and the blocks are running
-    sums of segments, instead of a Python loop over blocks of 400 ms.
+    and gates; the tests hold them within 0.01 LU) at a fraction of its cost and memory:
+    each K-weighted sample is squared and summed once into the 100 ms segments the
+    overlapping 400 ms blocks share; the blocks are running sums of segments.
     """
-    channels = samples.reshape(len(samples), -1)
-    block = int(_BLOCK_S * sample_rate) + 1
-    if len(channels) < block:
-        channels = np.pad(channels, ((0, block - len(channels)), (0, 0)))
-    starts, ends = _block_bounds(len(channels), sample_rate)
-    sos = _k_weighting(sample_rate)
-    with ThreadPoolExecutor(channels.shape[1]) as pool:
-        energies = list(pool.map(lambda ch: _block_energies(channels[:, ch], sos, starts, ends),
-                                 range(channels.shape[1])))
-    weighted = sum(w * e for w, e in zip(_CHANNEL_WEIGHTS, energies)) / (_BLOCK_S * sample_rate)
-    return _gated_loudness(weighted)
+
+    def __init__(self, frames: int, channels: int, sample_rate: int):
+        self.sample_rate = sample_rate
+        block = int(_BLOCK_S * sample_rate) + 1
+        # a signal under one block is measured as if padded with silence to one block (as pyloudnorm)
+        self.starts, self.ends = _block_bounds(max(frames, block), sample_rate)
+        self.edges = np.unique(np.concatenate([self.starts, self.ends]))
+        self.segments = np.zeros((channels, len(self.edges) - 1))
+        self.filters = [KWeighting(sample_rate) for _ in range(channels)]
+        self.position = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        """The next frames, (n, channels) (or (n,) for one channel)."""
+        chunk = chunk.reshape(len(chunk), -1)
+        start, end = self.position, self.position + len(chunk)
+        self.position = end
+        first = int(np.searchsorted(self.edges, start, side="right")) - 1  # the segment holding `start`
+        inner = self.edges[(self.edges > start) & (self.edges < end)]
+        if first >= self.segments.shape[1] or not len(chunk):
+            return  # past the last block
+        cuts = np.concatenate([[0], inner - start]).astype(np.intp)
+        count = min(len(cuts), self.segments.shape[1] - first)
+        for channel, weighting in enumerate(self.filters):
+            weighted = weighting(chunk[:, channel])
+            np.square(weighted, out=weighted)
+            self.segments[channel, first:first + count] += np.add.reduceat(weighted, cuts, dtype=np.float64)[:count]
+
+    def loudness(self) -> float:
+        """In LUFS; -inf for silence."""
+        running = np.concatenate([np.zeros((len(self.segments), 1)), np.cumsum(self.segments, axis=1)], axis=1)
+        ends, starts = np.searchsorted(self.edges, self.ends), np.searchsorted(self.edges, self.starts)
+        energies = running[:, ends] - running[:, starts]
+        weights = np.array(_CHANNEL_WEIGHTS[:len(energies)])[:, None]
+        return _gated_loudness((weights * energies).sum(axis=0) / (_BLOCK_S * self.sample_rate))
 
 
 def _block_bounds(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -403,35 +533,76 @@ def _block_bounds(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.minimum(ends, n)
 
 
-def _k_weighting(sample_rate: int) -> np.ndarray:
-    """BS.1770's two K-weighting stages as float32 second-order sections (pyloudnorm's design)."""
-    from pyloudnorm.iirfilter import IIRfilter
+def k_weighting_coefficients(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, a) of BS.1770's K-weighting, its two stages cascaded: pyloudnorm's design (RBJ cookbook
+    high shelf +4 dB at 1500 Hz, Q 1/sqrt(2); high pass at 38 Hz, Q 0.5)."""
+    w0 = 2.0 * np.pi * 1500.0 / sample_rate
+    gain, alpha = 10 ** (4.0 / 40.0), np.sin(w0) / (2.0 / np.sqrt(2))
+    root, cos = 2 * np.sqrt(gain) * alpha, np.cos(w0)
+    shelf_b = gain * np.array([(gain + 1) + (gain - 1) * cos + root, -2 * ((gain - 1) + (gain + 1) * cos),
+                               (gain + 1) + (gain - 1) * cos - root])
+    shelf_a = np.array([(gain + 1) - (gain - 1) * cos + root, 2 * ((gain - 1) - (gain + 1) * cos),
+                        (gain + 1) - (gain - 1) * cos - root])
+    w0 = 2.0 * np.pi * 38.0 / sample_rate
+    alpha, cos = np.sin(w0) / (2.0 * 0.5), np.cos(w0)
+    pass_b = np.array([(1 + cos) / 2, -(1 + cos), (1 + cos) / 2])
+    pass_a = np.array([1 + alpha, -2 * cos, 1 - alpha])
+    return (np.convolve(shelf_b / shelf_a[0], pass_b / pass_a[0]),
+            np.convolve(shelf_a / shelf_a[0], pass_a / pass_a[0]))
 
-    stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-              IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]
-    return np.array([[*stage.b, *stage.a] for stage in stages], dtype=np.float32)
 
+class KWeighting:
+    """The K-weighting filter of one channel, run a chunk at a time (its state carried over) in numpy.
 
-def _block_energies(channel: np.ndarray, sos: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Sum of the K-weighted squares in each block."""
-    edges = np.unique(np.concatenate([starts, ends]))
-    running = np.concatenate([[0.0], np.cumsum(_segment_energies(channel, sos, edges))])
-    return running[np.searchsorted(edges, ends)] - running[np.searchsorted(edges, starts)]
+    The same output as a direct-form IIR filter (scipy.signal.lfilter, to float rounding)
+    without a Python loop over samples and without SciPy, whose import alone costs more
+    than a 30 s cue's loudness pass: the signal is cut into blocks of `_IIR_BLOCK`
+    samples; inside a block the output is the impulse response's Toeplitz matrix times
+    the input plus the response to the filter state at the block's start; those states
+    come from a prefix scan over the blocks (state-space form, transposed direct form II).
+    """
 
+    def __init__(self, sample_rate: int):
+        b, a = k_weighting_coefficients(sample_rate)
+        order, size = len(a) - 1, _IIR_BLOCK
+        step = np.zeros((order, order))  # state update: s' = step @ s + gain * x
+        step[:, 0] = -a[1:]
+        step[:-1, 1:] = np.eye(order - 1)
+        gain = b[1:] - a[1:] * b[0]
+        powers = [np.eye(order)]
+        for _ in range(size):
+            powers.append(step @ powers[-1])
+        response = np.array([b[0]] + [(powers[i] @ gain)[0] for i in range(size - 1)])
+        lag = np.arange(size)[:, None] - np.arange(size)[None, :]
+        self.toeplitz = np.where(lag >= 0, response[np.clip(lag, 0, None)], 0.0).T.astype(np.float32)
+        self.from_state = np.stack([p[0] for p in powers[:size]], axis=1)  # output i of state s: (s @ this)[i]
+        self.to_state = np.stack([powers[size - 1 - j] @ gain for j in range(size)])  # (size, order)
+        self.powers = powers
+        self.state = np.zeros(order)
 
-def _segment_energies(channel: np.ndarray, sos: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Sum of the K-weighted squares between consecutive edges, filtered some
-    seconds at a time (the filter state carried over) so the work stays in cache."""
-    from scipy.signal import sosfilt
-
-    state = np.zeros((len(sos), 2), dtype=np.float32)
-    sums = []
-    for first in range(0, len(edges) - 1, _SEGMENTS_PER_CHUNK):
-        chunk = edges[first:first + _SEGMENTS_PER_CHUNK + 1]
-        weighted, state = sosfilt(sos, np.asarray(channel[chunk[0]:chunk[-1]], np.float32), zi=state)
-        np.square(weighted, out=weighted)
-        sums.append(np.add.reduceat(weighted, chunk[:-1] - chunk[0], dtype=np.float64))
-    return np.concatenate(sums)
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The filtered `x` (1-D) as float32; the state moves on by len(x) samples."""
+        n, size = len(x), _IIR_BLOCK
+        if not n:
+            return np.zeros(0, dtype=np.float32)
+        blocks = -(-n // size)
+        batches = -(-blocks // _IIR_BATCH)
+        padded = np.zeros(batches * _IIR_BATCH * size, dtype=np.float32)
+        padded[:n] = x
+        batched = padded.reshape(batches, _IIR_BATCH, size)
+        padded = padded.reshape(-1, size)[:blocks]
+        states = np.empty((blocks + 1, len(self.state)))
+        states[0] = self.state
+        states[1:] = padded @ self.to_state
+        power, shift = self.powers[size], 1
+        while shift <= blocks:  # states[k] = A^size states[k - 1] + inputs, by doubling
+            states[shift:] += states[:-shift] @ power.T
+            power, shift = power @ power, shift * 2
+        out = (batched @ self.toeplitz).reshape(-1, size)[:blocks]  # small products: BLAS runs them on
+        out += (states[:-1] @ self.from_state).astype(np.float32)  # one thread (one big one: 50x the CPU here)
+        tail = n - (blocks - 1) * size  # samples in the last block
+        self.state = self.powers[tail] @ states[blocks - 1] + padded[-1, :tail] @ self.to_state[size - tail:]
+        return out.reshape(-1)[:n]
 
 
 def _gated_loudness(block_power: np.ndarray) -> float:
@@ -448,18 +619,21 @@ def _gated_loudness(block_power: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(block_power[gated].mean()))
 
 
+def _peak(samples: np.ndarray) -> float:
+    return max(float(samples.max()), -float(samples.min())) if samples.size else 0.0  # no |x| temporary
+
+
 def peak_dbfs(samples: np.ndarray) -> float:
-    peak = max(float(samples.max()), -float(samples.min())) if samples.size else 0.0  # no |x| temporary
+    peak = _peak(samples)
     return 20 * np.log10(peak) if peak > 0 else -np.inf
 
 
-def normalising_gain_db(loudness: float, signals: list[np.ndarray]) -> float:
-    """Gain (dB) that brings `loudness` to TARGET_LUFS, capped so no signal's sample
-    peak passes CEILING_DBFS."""
+def normalising_gain_db(loudness: float, peak_db: float) -> float:
+    """Gain (dB) that brings `loudness` to TARGET_LUFS, capped so that a signal whose sample peak is
+    `peak_db` stays at or under CEILING_DBFS."""
     gain_db = TARGET_LUFS - loudness if np.isfinite(loudness) else 0.0
-    peak = max(peak_dbfs(x) for x in signals)
-    if np.isfinite(peak):
-        gain_db = min(gain_db, CEILING_DBFS - peak)
+    if np.isfinite(peak_db):
+        gain_db = min(gain_db, CEILING_DBFS - peak_db)
     return float(gain_db)
 
 
@@ -468,15 +642,37 @@ def normalising_gain_db(loudness: float, signals: list[np.ndarray]) -> float:
 def write_wav(samples: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE, gain: float = 1.0) -> Path:
     """`samples * gain` as a 24-bit PCM WAV file (the header libsndfile writes, byte for
     byte), quantised and packed a chunk at a time: no file-sized temporaries."""
+    with _wav_file(path, 1 if samples.ndim == 1 else samples.shape[1], sample_rate) as wav:
+        _write_frames(wav, samples, gain)
+    return path
+
+
+def _write_wavs(paths: list[Path], channels: list[int], sample_rate: int, chunks: Iterator[list[np.ndarray]],
+                chunk_count: int, gain: float, progress: Optional[Progress], workers: Optional[int]) -> None:
+    """One 24-bit WAV per path, each written a chunk at a time from `chunks` (lists of samples, one per
+    path), all of them renamed into place only once every one is whole."""
+    with ExitStack() as files, ThreadPoolExecutor(_worker_count(workers)) as pool:
+        wavs = [files.enter_context(_wav_file(path, n, sample_rate)) for path, n in zip(paths, channels)]
+        for i, signals in enumerate(chunks):
+            list(pool.map(lambda wav, samples: _write_frames(wav, samples, gain), wavs, signals))
+            report(progress, "write stems", (i + 1) / max(chunk_count, 1))
+    report(progress, "write stems", 1.0)
+
+
+@contextmanager
+def _wav_file(path: Path, channels: int, sample_rate: int):
     import wave
 
     with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wav:
-        wav.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
+        wav.setnchannels(channels)
         wav.setsampwidth(3)
         wav.setframerate(sample_rate)
-        for start in range(0, len(samples), _WRITE_CHUNK_FRAMES):
-            wav.writeframesraw(_int24_bytes(_pcm24(samples[start:start + _WRITE_CHUNK_FRAMES], gain)))
-    return path
+        yield wav
+
+
+def _write_frames(wav, samples: np.ndarray, gain: float) -> None:
+    for start in range(0, len(samples), _WRITE_CHUNK_FRAMES):
+        wav.writeframesraw(_int24_bytes(_pcm24(samples[start:start + _WRITE_CHUNK_FRAMES], gain)))
 
 
 def _pcm24(samples: np.ndarray, gain: float) -> np.ndarray:

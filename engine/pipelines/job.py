@@ -1,11 +1,14 @@
 """A score job, in two steps (as basic-pitch's predict / predict_and_save):
 
     score(request, ...) -> Score     analysis -> plan -> a family's Music (with keep_best: only the
-                                     variation critique.rank_variations puts first) -> stems -> critique
+                                     variation critique.rank_variations puts first) -> critique
                                      -> placement; in memory, writes nothing
     save(score, out_dir) -> ScoreResult
                                      score.mid (score-var2.mid ... for further variations), stems/<part>.wav
                                      and stems/mix.wav, critique.json/.md, result.json with the placement
+
+A symbolic variation's stems are rendered while saving, straight to their files a chunk
+at a time (music/render.py): a long cue's audio is never held in memory.
 
 `save` never replaces a file already in out_dir (`unused_path`).
 """
@@ -79,10 +82,6 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
         music = [best_variation(analysis, music)]
         timings["rank"] = _since(t)
     t = time.perf_counter()
-    if request.stems:
-        music[0] = with_stems(music[0], progress)
-    timings["render"] = _since(t)
-    t = time.perf_counter()
     critique = critique_music(analysis, music[0], progress)
     timings["critique"] = _since(t)
     placement = place(plan, music[0], critique)
@@ -106,17 +105,6 @@ def check_out_dir(out_dir: str) -> None:
         raise CuesmithError("exists and is not a folder; --out needs a folder", out_dir)
 
 
-def with_stems(music: Music, progress: Optional[Progress]) -> Music:
-    """A symbolic variation with its parts rendered (SoundFont) to stems and a mix; audio is kept as it is."""
-    if music.has_audio or music.song is None:
-        return music
-    from ..music.render import render_audio
-
-    report(progress, "render stems", 0.0)
-    audio = render_audio(music.song, progress=progress)
-    return replace(music, stems=audio.stems, mix=audio.mix, sample_rate=audio.sample_rate)
-
-
 def best_variation(analysis, music: list[Music]) -> Music:
     """The variation ranked first on its critique and soundness against the clip (critique.rank_variations)."""
     from ..critique import rank_variations
@@ -128,13 +116,14 @@ def critique_music(analysis, music: Music, progress: Optional[Progress]):
     """The HarmonySet critique of the chosen variation against its own clip: of its notes where it has a
     Song, else of its audio."""
     from ..critique import assess
-    from ..critique.music import facts_from_audio
-    from ..music.audio import analyze_audio, audio_from_samples
 
     report(progress, "critique", 0.0)
     if music.song is not None:
         critique = assess(analysis, music.song)
     else:
+        from ..critique.music import facts_from_audio
+        from ..music.audio import analyze_audio, audio_from_samples
+
         mix = music.audio_mix()
         mono = mix.mean(axis=1) if mix.ndim == 2 else mix
         audio = audio_from_samples(mono, music.sample_rate)
@@ -155,7 +144,9 @@ def save(score: Score, out_dir: str | Path | None = None, progress: Optional[Pro
     check_out_dir(str(out_dir))
     t = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    variations = [save_variation(m, i, out_dir, score.plan.n_bars, progress) for i, m in enumerate(score.music)]
+    timings: dict[str, float] = {}
+    variations = [save_variation(m, i, out_dir, score.plan.n_bars, progress, score.request.stems and i == 0,
+                                 timings) for i, m in enumerate(score.music)]
     json_path, md_path = write_critique(score.critique, out_dir)
     chosen = variations[0]
     placement = replace(score.placement, midi=chosen.midi,
@@ -166,7 +157,7 @@ def save(score: Score, out_dir: str | Path | None = None, progress: Optional[Pro
         request=replace(score.request, out_dir=str(out_dir)), duration=plan.duration, tempo=plan.tempos[0].bpm,
         key=plan.key.name, n_bars=plan.n_bars, cut_times=list(plan.cut_times),
         section_bars=[s["bar"] for s in placement.sections], variations=variations, providers=score.providers,
-        timings={**score.timings, "write": _since(t)}, model=score.model,
+        timings={**score.timings, **timings, "write": _since(t)}, model=score.model,
         critique=critique_summary(score.critique, json_path, md_path), placement=placement)
     path = unused_path(out_dir / "result.json")
     result.result_json = str(path)
@@ -174,9 +165,10 @@ def save(score: Score, out_dir: str | Path | None = None, progress: Optional[Pro
     return result
 
 
-def save_variation(music: Music, index: int, out_dir: Path, n_bars: int,
-                   progress: Optional[Progress]) -> VariationResult:
-    """score.mid (score-varN.mid) and, where the variation has audio, its stems and mix under stems/."""
+def save_variation(music: Music, index: int, out_dir: Path, n_bars: int, progress: Optional[Progress],
+                   render: bool = False, timings: Optional[dict] = None) -> VariationResult:
+    """score.mid (score-varN.mid) and, where the variation has audio (or `render`: its Song rendered to
+    audio), its stems and mix under stems/; the render's seconds go to timings["render"]."""
     from ..music.key import detect_key
     from ..music.midi_io import write_midi
 
@@ -186,12 +178,20 @@ def save_variation(music: Music, index: int, out_dir: Path, n_bars: int,
         midi = str(write_midi(music.song, unused_path(out_dir / name)))
         key, parts = detect_key(music.song).name, {p.name: len(p.notes) for p in music.song.parts}
     stems = {}
+    folder = out_dir / ("stems" if index == 0 else f"stems-var{index + 1}")
     if music.has_audio:
         from ..music.render import write_stems
 
-        folder = out_dir / ("stems" if index == 0 else f"stems-var{index + 1}")
         stems = {k: str(v) for k, v in write_stems(music.stems, music.audio_mix(), music.sample_rate, folder,
                                                    progress).items()}
+    elif render and music.song is not None:
+        from ..music.render import render_stems
+
+        t = time.perf_counter()
+        report(progress, "render stems", 0.0)
+        stems = {k: str(v) for k, v in render_stems(music.song, folder, progress=progress).items()}
+        if timings is not None:
+            timings["render"] = _since(t)
     return VariationResult(midi, notes_per_bar(music, n_bars), key, parts, stems)
 
 
