@@ -160,11 +160,14 @@ def step_logits(session, codes: np.ndarray, cross: list, c: VidMuseConfig) -> np
 
 
 def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict] = None,
-            sampling: Optional[dict] = None) -> dict:
-    """Export, verify and write `out/manifest.json` (files with sha256 and size, net config, verification)."""
+            sampling: Optional[dict] = None, clip: Optional[Path] = None) -> dict:
+    """Export, verify and write `out/manifest.json` (files with sha256 and size, net config, verification).
+    `clip`: a CLIP checkpoint (the net must have been trained on its features: visual_dim = its width)."""
     net, state = load_checkpoint(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     files = export_graphs(net, out, int8=int8)
+    if clip is not None:
+        files["clip"] = add_clip(clip, net.config, out)
     manifest = {
         "family": FAMILY,
         "id": f"vidmuse-{net.config.name}-step{state.get('step', 0)}-{time.strftime('%Y%m%d')}",
@@ -182,13 +185,26 @@ def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict
     return manifest
 
 
+def add_clip(checkpoint: Path, config: VidMuseConfig, out: Path) -> str:
+    from cuesmith.engine.nets.clip_vit import load_vision_state
+
+    from .clip_export import export_clip
+
+    tower = load_vision_state(checkpoint)
+    if tower.config.width != config.visual_dim:
+        raise ValueError(f"{checkpoint}: CLIP width {tower.config.width}, but the net reads {config.visual_dim}-wide "
+                         "visual tokens")
+    return export_clip(tower, out).name
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="export a VidMuse checkpoint to ONNX, verify it, write the manifest")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-int8", action="store_true")
+    parser.add_argument("--clip", type=Path, help="the CLIP checkpoint whose features the net was trained on")
     args = parser.parse_args(argv)
-    manifest = package(args.checkpoint, args.out, int8=not args.no_int8)
+    manifest = package(args.checkpoint, args.out, int8=not args.no_int8, clip=args.clip)
     print(json.dumps(manifest["stages"][FAMILY]["verification"]))
     return 0
 

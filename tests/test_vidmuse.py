@@ -265,6 +265,30 @@ def test_a_clip_shaped_checkpoint_loads_and_exports_to_50_tokens_per_frame(tmp_p
         load_vision_state(tmp_path / "other.safetensors")
 
 
+def test_a_model_with_the_clip_encoder_reads_clip_features(clip, tmp_path):
+    from cuesmith.engine.nets.clip_vit import ClipVision, ClipVisionConfig, write_safetensors
+    from cuesmith.engine.nets.vidmuse import CONFIGS as NETS
+    from cuesmith.engine.training.vidmuse import CONFIGS, synthetic_pairs, train
+    from cuesmith.exporters.vidmuse_export import add_clip, package
+
+    torch.manual_seed(0)
+    tower = ClipVision(ClipVisionConfig(width=128, layers=1, heads=2, mlp=256))
+    write_safetensors({f"vision_model.{k}": v for k, v in tower.state_dict().items()}, tmp_path / "clip.safetensors")
+    net = replace(NETS["tiny"], visual_dim=128)
+    train(synthetic_pairs(2, 3.0, net), tmp_path / "run", CONFIGS["tiny"], net_config=net, steps=2)
+    package(tmp_path / "run" / "last.pt", tmp_path / "vidmuse", int8=False, codec={"module": str(STANDIN_CODEC)},
+            clip=tmp_path / "clip.safetensors")
+    model = VidMuse(tmp_path / "vidmuse")
+    assert "clip_vision.onnx" in model.graphs["vidmuse"]
+    features = model.video_features(clip, 0.0, 3.0)
+    assert features.local.shape == (6, 50, 128) and features.globl.shape == (4, 50, 128)
+    assert not np.allclose(features.local[0], features.local[-1])  # the first and last shots differ
+    codes = model.generate_codes(features, 3.0, 1, 0, model.guidance)
+    assert codes[0].shape == (4, 150)
+    with pytest.raises(ValueError, match="CLIP width 128, but the net reads 9-wide"):
+        add_clip(tmp_path / "clip.safetensors", NETS["tiny"], tmp_path / "other")  # a statistics net
+
+
 # -- with the issue-15 codec (once engine/codec is in the tree) ----------------------------------
 
 def tones(seconds: float, seed: int, rate: int = 32_000) -> np.ndarray:

@@ -202,13 +202,16 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
     return {"step": step, "history": history}
 
 
-def prepare(corpus: Path, out: Path, net: VidMuseConfig, codec_folder: Optional[Path] = None) -> int:
-    """Each `<split>/<id>.mp4` of the paired corpus beside its `<id>.flac` -> `out/<split>/<id>.npz`."""
+def prepare(corpus: Path, out: Path, net: VidMuseConfig, codec_folder: Optional[Path] = None,
+            clip_graph: Optional[Path] = None) -> int:
+    """Each `<split>/<id>.mp4` of the paired corpus beside its `<id>.flac` -> `out/<split>/<id>.npz`
+    (video features: patch statistics, or CLIP hidden states from `clip_graph`, exporters/clip_export.py)."""
     from ..codec.runtime import Codec
     from ..music.audio import load_audio
-    from ..pipelines.vidmuse.features import sample_stats
+    from ..pipelines.vidmuse.features import ClipFeatures, sample_stats
 
     codec, written = Codec.load(codec_folder), 0
+    features = sample_stats if clip_graph is None else ClipFeatures(clip_graph)
     for video in sorted(Path(corpus).glob("*/*.mp4")):
         audio_path, target = video.with_suffix(".flac"), out / video.parent.name / f"{video.stem}.npz"
         if not audio_path.is_file() or target.is_file():
@@ -219,7 +222,7 @@ def prepare(corpus: Path, out: Path, net: VidMuseConfig, codec_folder: Optional[
         seconds = len(samples) / rate
         local_times = np.arange(0.0, seconds, 1.0 / net.local_fps)
         global_times = (np.arange(64) + 0.5) * seconds / 64  # the reference trains with 64 global frames
-        stats = sample_stats(video, np.concatenate([local_times, global_times]))
+        stats = features(video, np.concatenate([local_times, global_times]))
         target.parent.mkdir(parents=True, exist_ok=True)
         Pair(codes, stats[:len(local_times)], stats[len(local_times):]).save(target)
         written += 1
@@ -234,6 +237,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--net", choices=sorted(NET_CONFIGS), default="cpu")
     p.add_argument("--codec", type=Path, help="codec model folder (default: the model store's)")
+    p.add_argument("--clip", type=Path, help="clip_vision.onnx: CLIP features instead of patch statistics")
     t = sub.add_parser("train")
     t.add_argument("--pairs", type=Path, required=True, help="a folder of .npz pairs (prepare's <out>/train)")
     t.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
@@ -243,7 +247,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     t.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        print(f"{prepare(args.corpus, args.out, NET_CONFIGS[args.net], args.codec)} pairs written to {args.out}")
+        written = prepare(args.corpus, args.out, NET_CONFIGS[args.net], args.codec, args.clip)
+        print(f"{written} pairs written to {args.out}")
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,7 +11,7 @@ Frames come from one PyAV decode at the analysis width (video/decode.py), sample
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -22,7 +22,10 @@ GRID = 7
 TOKENS_PER_FRAME = 1 + GRID * GRID
 STAT_NAMES = ("mean_r", "mean_g", "mean_b", "spread_r", "spread_g", "spread_b", "grad_x", "grad_y", "difference")
 N_STATS = len(STAT_NAMES)
+STATS_WIDTH = 128  # frames are decoded this wide for the statistics
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 
 
 def frame_stats(rgb: np.ndarray, previous: Optional[np.ndarray]) -> np.ndarray:
@@ -50,14 +53,20 @@ def sample_stats(path: Path, times: Sequence[float], start: float = 0.0, end: Op
                  progress: Optional[Progress] = None) -> np.ndarray:
     """(len(times), 50, N_STATS): the stats of the first decoded frame at or after each time
     (seconds from `start`), in one pass; times past the last frame take the last frame."""
+    return np.stack(sample_frames(path, times, frame_stats, start, end, progress=progress))
+
+
+def sample_frames(path: Path, times: Sequence[float], measure: Callable, start: float = 0.0,
+                  end: Optional[float] = None, width: int = STATS_WIDTH, progress: Optional[Progress] = None) -> list:
+    """`measure(rgb, previous_rgb)` of the first frame decoded (`width` wide) at or after each time."""
     order = np.argsort(times, kind="stable")
-    out = np.zeros((len(times), TOKENS_PER_FRAME, N_STATS), np.float32)
+    out: list = [None] * len(times)
     container = open_container(Path(path))
     previous, last, i = None, None, 0
     try:
-        for t, rgb, _ in iter_frames(container, Path(path), start, end):
+        for t, rgb, _ in iter_frames(container, Path(path), start, end, width=width):
             while i < len(order) and times[order[i]] <= t - start + 1e-6:
-                out[order[i]] = frame_stats(rgb, previous)
+                out[order[i]] = measure(rgb, previous)
                 i += 1
                 report(progress, "video features", i / max(1, len(order)))
             previous, last = rgb, (rgb, previous)
@@ -66,7 +75,35 @@ def sample_stats(path: Path, times: Sequence[float], start: float = 0.0, end: Op
     finally:
         container.close()
     if i < len(order) and last is not None:
-        tail = frame_stats(*last)
+        tail = measure(*last)
         for j in order[i:]:
             out[j] = tail
     return out
+
+
+class ClipFeatures:
+    """The CLIP visual encoder (exporters/clip_export.py's clip_vision.onnx): frames centre-cropped to a
+    square, scaled to its input size, CLIP-normalised -> (N, 50, width) last hidden states."""
+
+    BATCH = 16
+
+    def __init__(self, graph: Path):
+        from ...runtime.sessions import open_session
+
+        self.session = open_session(graph)
+        self.size = int(self.session.get_inputs()[0].shape[2])
+
+    def pixels(self, rgb: np.ndarray, previous=None) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = rgb[top:top + side, left:left + side].astype(np.float32) / 255.0
+        index = (np.arange(self.size) * side / self.size).astype(int)  # nearest: frames come near the size already
+        return ((square[index][:, index] - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1).astype(np.float32)
+
+    def __call__(self, path: Path, times: Sequence[float], start: float = 0.0, end: Optional[float] = None,
+                 aspect: float = 16 / 9, progress: Optional[Progress] = None) -> np.ndarray:
+        width = 2 * int(np.ceil(self.size * max(1.0, aspect) / 2))  # the short side at least the input size
+        frames = np.stack(sample_frames(path, times, self.pixels, start, end, width, progress))
+        return np.concatenate([self.session.run(None, {"pixels": frames[i:i + self.BATCH]})[0]
+                               for i in range(0, len(frames), self.BATCH)])

@@ -30,7 +30,7 @@ from ...runtime.sampling import Sampling
 from ...runtime.sessions import open_session, session_provider
 from ...runtime.store import ModelFolder, find_model
 from .decode import Guidance, StepShape, decode_window
-from .features import sample_stats
+from .features import ClipFeatures, sample_stats
 
 FAMILY = "vidmuse"
 STEM = "music"
@@ -101,6 +101,10 @@ class VidMuse:
         paths = {role: self.model.file(FAMILY, role) for role in ("video", "cross", step_role)}
         self.sessions = {role: open_session(path) for role, path in paths.items()}
         self.step = self.sessions[step_role]
+        self.clip = None
+        if "clip" in self.model.manifest["stages"][FAMILY]["files"]:  # the CLIP visual encoder, else statistics
+            paths["clip"] = self.model.file(FAMILY, "clip")
+            self.clip = ClipFeatures(paths["clip"])
         self.graphs = {FAMILY: [p.name for p in paths.values()]}
         self.codec = codec if codec is not None else load_codec(self.model)
         defaults = self.model.manifest.get("sampling", {})
@@ -133,7 +137,8 @@ class VidMuse:
                                 hint="score a video file (timelines: use --family vmusprod)")
         timings = {}
         t = time.perf_counter()
-        features = self.video_features(Path(analysis.info.path), analysis.start, plan.duration, progress)
+        aspect = analysis.info.width / max(1, analysis.info.height)
+        features = self.video_features(Path(analysis.info.path), analysis.start, plan.duration, progress, aspect)
         timings["video_features"] = round(time.perf_counter() - t, 4)
         guidance = self.guidance_for(sampling)
         codes = self.generate_codes(features, plan.duration, n, seed, guidance, progress, timings)
@@ -155,12 +160,14 @@ class VidMuse:
         return Windows(max(1, math.ceil(duration * rate)), int(round(self.net["window_seconds"] * rate)),
                        int(round(self.net["prompt_seconds"] * rate)))
 
-    def video_features(self, path: Path, start: float, duration: float,
-                       progress: Optional[Progress] = None) -> VideoFeatures:
+    def video_features(self, path: Path, start: float, duration: float, progress: Optional[Progress] = None,
+                       aspect: float = 16 / 9) -> VideoFeatures:
         local_times = np.arange(0.0, duration, 1.0 / self.net["local_fps"])
         global_times = (np.arange(self.net["global_frames"]) + 0.5) * duration / self.net["global_frames"]
-        stats = sample_stats(path, np.concatenate([local_times, global_times]), start, start + duration, progress)
-        return VideoFeatures(local_times, stats[:len(local_times)], stats[len(local_times):])
+        times, end = np.concatenate([local_times, global_times]), start + duration
+        features = (sample_stats(path, times, start, end, progress) if self.clip is None else
+                    self.clip(path, times, start, end, aspect, progress))
+        return VideoFeatures(local_times, features[:len(local_times)], features[len(local_times):])
 
     def condition(self, local: np.ndarray, globl: np.ndarray) -> list[np.ndarray]:
         """One window's cross K/V: cross_k_0.., cross_v_0.. (batch 1)."""
