@@ -113,7 +113,8 @@ def export_graphs(net: VidMuse, out: Path, int8: bool = True) -> dict[str, str]:
                 ({0: batch, 1: seq},))
         cross_k, cross_v = net.cross_kv(tokens)
         caches = [[torch.randn(2, c.n_heads, 3, c.head_dim) for _ in range(n)] for _ in range(2)]
-        example = (torch.full((2, c.codebooks, 1), 5, dtype=torch.long), torch.tensor([3, 3]), *caches, cross_k, cross_v)
+        codes = torch.full((2, c.codebooks, 1), 5, dtype=torch.long)
+        example = (codes, torch.tensor([3, 3]), *caches, cross_k, cross_v)
         cache_dims, keys_dims, values_dims = {0: batch, 2: past}, {0: batch, 3: seq}, {0: batch, 2: seq}
         _export(StepGraph(net), example, out / FILES["step"], step_inputs(n),
                 ["logits"] + per_layer(n, "present_k", "present_v"),
