@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--top-p", type=float, default=0.95)
     score.add_argument("--int8", action="store_true", help="run the int8 decoders")
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
-    score.add_argument("--family", default="vmusprod", help="model family (default vmusprod; vidmuse: audio)")
     score.add_argument("--models", type=Path, metavar="DIR", help="a model folder of the family to use")
+    score.add_argument("--family", default="vmusprod", help="the model family (vmusprod, mtm, ...)")
 
     for name, (_, help_text) in ROOM_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # its own parser reads the rest

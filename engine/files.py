@@ -163,11 +163,19 @@ def _temporary(target: Path) -> Iterator[tuple[int, str, Path]]:
         os.close(folder_fd)
 
 
-def _open_folder(folder: Path) -> int:
+def make_folders(folder: str | Path) -> Path:
+    """`folder` and its missing parents, made the way `atomic_path` makes them: a failed
+    `undone_on_failure` block removes them again if they are still empty."""
+    folder = Path(folder)
     missing = [f for f in (folder, *folder.parents) if not f.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     for made in reversed(missing):
         _note("folders", made)
+    return folder
+
+
+def _open_folder(folder: Path) -> int:
+    make_folders(folder)
     return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 

@@ -24,11 +24,11 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import CuesmithError
+from ..music.inspect import MIDI_SUFFIXES, starts_with_mthd
 from ..music.score import Song
 from ..progress import Progress, report
 from .sections import SectionConfig, find_boundaries, letters, section_names, standardise
 
-MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 ENERGY_STEP_S = 0.1
 
 
@@ -90,19 +90,11 @@ def analyze_music(source: Union[str, Path, Song], progress: Optional[Progress] =
     if isinstance(source, Song):
         return analyze_song(source, "song", progress, config)
     path = Path(source)
-    if path.suffix.lower() in MIDI_SUFFIXES or _starts_with_mthd(path):
+    if path.suffix.lower() in MIDI_SUFFIXES or starts_with_mthd(path):
         from ..music.midi_io import read_midi
 
         return analyze_song(read_midi(path), str(path), progress, config)
     return analyze_audio_file(path, progress, config)
-
-
-def _starts_with_mthd(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(4) == b"MThd"
-    except OSError:
-        return False
 
 
 # -- MIDI ----------------------------------------------------------------------

@@ -110,14 +110,14 @@ def inspect_file(path: str | Path):
     onsets, beats, tempo, key from chroma, BS.1770 loudness, brightness, novelty).
     A file that is neither is a CuesmithError."""
     path = regular_file(path, "MIDI or audio file")  # before reading its first bytes: a FIFO would block
-    if path.suffix.lower() in MIDI_SUFFIXES or _starts_with_mthd(path):
+    if path.suffix.lower() in MIDI_SUFFIXES or starts_with_mthd(path):
         return inspect_song(read_midi(path), file=str(path))
     from .audio import analyze_audio_file
 
     return analyze_audio_file(path)
 
 
-def _starts_with_mthd(path: Path) -> bool:
+def starts_with_mthd(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             return f.read(4) == b"MThd"

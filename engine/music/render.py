@@ -48,7 +48,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from ..errors import CuesmithError
-from ..files import atomic_path, unused_path
+from ..files import atomic_path, make_folders, unused_path
 from ..progress import Progress, report
 from .score import TICKS_PER_BEAT, Note, Part, Song
 
@@ -101,7 +101,7 @@ def render_stems(song: Song, out_dir: str | Path, soundfont: str | Path | None =
     check_folder(out_dir)
     parts_with_notes(song)
     synth = load_synth(Path(soundfont) if soundfont else default_soundfont(), SAMPLE_RATE)
-    out_dir.mkdir(parents=True, exist_ok=True)  # the scratch files go beside the stems, on the same disk
+    make_folders(out_dir)  # the scratch files go beside the stems, on the same disk
     with _synthesized(synth, song, SAMPLE_RATE, out_dir, progress, workers) as synthesized:
         loudness, peak = _levels(synthesized.chunks(), synthesized.frames, SAMPLE_RATE, progress)
         gain = 10 ** (normalising_gain_db(loudness, peak) / 20)
