@@ -28,6 +28,7 @@ from ..errors import CuesmithError
 
 FAMILIES: dict[str, str] = {
     "vmusprod": "cuesmith.engine.pipelines.vmusprod",
+    "vidmuse": "cuesmith.engine.pipelines.vidmuse",
     "mtm": "cuesmith.engine.pipelines.mtm",
 }
 EXTRA_FAMILIES_VARIABLE = "CUESMITH_FAMILIES"

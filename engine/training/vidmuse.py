@@ -1,0 +1,266 @@
+"""Train VidMuse on video/music pairs: AdamW, warm-up + cosine, EMA, condition dropout for CFG, resumable, DDP.
+
+    python -m cuesmith.engine.training.vidmuse prepare --corpus ~/.cache/cuesmith/corpus/v1 --out out/vidmuse/pairs
+    python -m cuesmith.engine.training.vidmuse train --pairs out/vidmuse/pairs --config cpu --out out/vidmuse/run
+    torchrun --nproc-per-node 8 -m cuesmith.engine.training.vidmuse train --pairs ... --config small --out ...
+
+`prepare` turns the paired corpus (issue 15: `<split>/<id>.flac` + `<id>.mp4`) into one `.npz` per
+excerpt: the codec's codes (4, T) and the patch statistics of the video at 2 fps (local) and at
+`global_frames` frames spread over it (global). `train` draws random windows of `window_seconds`
+(the codes in the delay pattern, the local frames inside the window, the global frames of the whole
+excerpt), replaces the video by the null (all-zero) video with probability `condition_dropout` (what
+classifier-free guidance needs at inference), and writes `<out>/last.pt` every `save_every` steps and
+at the end: model, EMA weights, optimiser, step, random states; `--resume` continues from it on any
+machine (the checkpoint holds everything). The exporter reads the EMA weights.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..nets.vidmuse import CONFIGS as NET_CONFIGS
+from ..nets.vidmuse import VidMuse, VidMuseConfig
+from ..pipelines.vidmuse.delay import interleave
+from .train import setup_distributed
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    net: str  # a nets/vidmuse.py CONFIGS name
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    min_lr_ratio: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    ema_decay: float = 0.99
+    condition_dropout: float = 0.1
+    grad_clip: float = 1.0
+    save_every: int = 500
+    log_every: int = 50
+    seed: int = 1
+
+
+CONFIGS = {
+    "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, lr=1e-3, warmup_steps=2, save_every=3, log_every=1),
+    "cpu": TrainConfig("cpu", "cpu", steps=20_000, batch_size=8, lr=3e-4, warmup_steps=500),
+    # the reference fine-tunes MusicGen-small at 3.5e-5 with 4000 warm-up steps; from scratch needs more
+    "small": TrainConfig("small", "small", steps=200_000, batch_size=32, lr=1e-4, warmup_steps=4000),
+}
+
+
+@dataclass
+class Pair:
+    """One excerpt: codes (K, T) at the codec's rate, stats at 2 fps from 0 (local) and spread (global)."""
+
+    codes: np.ndarray
+    local: np.ndarray  # (N, 50, F)
+    globl: np.ndarray  # (G, 50, F)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez_compressed(tmp, codes=self.codes, local=self.local, globl=self.globl)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Pair":
+        with np.load(path) as data:
+            return cls(data["codes"].astype(np.int64), data["local"], data["globl"])
+
+
+def load_pairs(folder: Path) -> list[Pair]:
+    return [Pair.load(p) for p in sorted(Path(folder).glob("*.npz"))]
+
+
+def synthetic_pairs(count: int, seconds: float, net: VidMuseConfig, seed: int = 0) -> list[Pair]:
+    """Random pairs where the video's brightness sets codebook 0's range: enough to see a tiny net learn."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(count):
+        frames = int(seconds * net.frame_rate)
+        local = rng.random((int(seconds * net.local_fps), net.tokens_per_frame, net.visual_dim), dtype=np.float32)
+        level = (local[:, 0, 0] * 8).astype(np.int64)  # per local frame
+        per_frame = np.repeat(level, int(net.frame_rate / net.local_fps))[:frames]
+        codes = rng.integers(0, 16, (net.codebooks, frames))
+        codes[0] = per_frame * 16 + codes[0]
+        pairs.append(Pair(codes, local, local[np.linspace(0, len(local) - 1, net.global_frames).astype(int)]))
+    return pairs
+
+
+def window_batch(pairs: list[Pair], net: VidMuseConfig, rng: np.random.Generator, size: int,
+                 dropout: float) -> dict[str, torch.Tensor]:
+    """`size` random windows: delayed inputs and targets (B, K, S), local (B, Ns, 50, F), global (B, G, 50, F)."""
+    frames, n_local = net.window_frames, net.local_frames
+    per_local = net.frame_rate / net.local_fps
+    inputs, targets, locals_, globals_ = [], [], [], []
+    for i in rng.integers(0, len(pairs), size):
+        pair = pairs[i]
+        start = int(rng.integers(0, max(1, pair.codes.shape[1] - frames + 1)))
+        codes = pair.codes[:, start:start + frames]
+        codes = np.pad(codes, ((0, 0), (0, frames - codes.shape[1])), constant_values=net.special)
+        delayed = interleave(codes, net.special)
+        inputs.append(np.concatenate([np.full((net.codebooks, 1), net.special), delayed[:, :-1]], axis=1))
+        targets.append(delayed)
+        first = int(start / per_local)
+        index = np.minimum(np.arange(first, first + n_local), len(pair.local) - 1)
+        keep = rng.random() >= dropout
+        locals_.append(pair.local[index] * keep)
+        globals_.append(pair.globl[np.linspace(0, len(pair.globl) - 1, net.global_frames).astype(int)] * keep)
+    return {"inputs": torch.from_numpy(np.stack(inputs)), "targets": torch.from_numpy(np.stack(targets)),
+            "local": torch.from_numpy(np.stack(locals_).astype(np.float32)),
+            "global": torch.from_numpy(np.stack(globals_).astype(np.float32))}
+
+
+def loss_of(net, batch: dict, special: int) -> torch.Tensor:
+    """Mean cross-entropy over the cells of the delay pattern that hold a code."""
+    logits = net(batch["inputs"], batch["local"], batch["global"])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["targets"].reshape(-1), ignore_index=special)
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def update_ema(ema: dict[str, torch.Tensor], net: VidMuse, decay: float) -> None:
+    for name, value in net.state_dict().items():
+        if value.dtype.is_floating_point:
+            ema[name].mul_(decay).add_(value.detach(), alpha=1 - decay)
+        else:
+            ema[name].copy_(value)
+
+
+def save(path: Path, net: VidMuse, ema: dict, optimizer, step: int, config: TrainConfig, rng: np.random.Generator,
+         history: list) -> None:
+    state = {"model": net.state_dict(), "ema": ema, "optimizer": optimizer.state_dict(), "step": step,
+             "net_config": net.config.to_dict(), "train_config": asdict(config), "history": history,
+             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optional[VidMuseConfig] = None,
+          resume: bool = False, steps: Optional[int] = None, rank: int = 0, world: int = 1,
+          device: str = "cpu") -> dict:
+    """Train to `steps` (default: the config's); returns {"step", "history"}. Writes `out/last.pt`."""
+    net_config = net_config or NET_CONFIGS[config.net]
+    torch.manual_seed(config.seed + rank)
+    rng = np.random.default_rng(config.seed + rank)
+    net = VidMuse(net_config).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    step, history, last = 0, [], out / "last.pt"
+    if resume and last.is_file():
+        state = torch.load(last, map_location=device, weights_only=False)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema = state["ema"]
+        step, history = state["step"], state["history"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    target = steps or config.steps
+    began, summed, counted = time.time(), 0.0, 0
+    while step < target:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        batch = {k: v.to(device) for k, v in window_batch(pairs, net_config, rng, config.batch_size,
+                                                          config.condition_dropout).items()}
+        loss = loss_of(model, batch, net_config.special)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        update_ema(ema, net, config.ema_decay)
+        step += 1
+        summed, counted = summed + float(loss.detach()), counted + 1
+        if step % config.log_every == 0 or step == target:
+            history.append({"step": step, "loss": summed / counted, "lr": lr_at(step - 1, config),
+                            "seconds": round(time.time() - began, 1)})
+            summed, counted = 0.0, 0
+            if rank == 0:
+                print(json.dumps(history[-1]), flush=True)
+        if rank == 0 and (step % config.save_every == 0 or step == target):
+            save(last, net, ema, optimizer, step, config, rng, history)
+    return {"step": step, "history": history}
+
+
+def prepare(corpus: Path, out: Path, net: VidMuseConfig, codec_folder: Optional[Path] = None,
+            clip_graph: Optional[Path] = None) -> int:
+    """Each `<split>/<id>.mp4` of the paired corpus beside its `<id>.flac` -> `out/<split>/<id>.npz`
+    (video features: patch statistics, or CLIP hidden states from `clip_graph`, exporters/clip_export.py)."""
+    from ..codec.runtime import Codec
+    from ..music.audio import load_audio
+    from ..pipelines.vidmuse.features import ClipFeatures, sample_stats
+
+    codec, written = Codec.load(codec_folder), 0
+    features = sample_stats if clip_graph is None else ClipFeatures(clip_graph)
+    for video in sorted(Path(corpus).glob("*/*.mp4")):
+        audio_path, target = video.with_suffix(".flac"), out / video.parent.name / f"{video.stem}.npz"
+        if not audio_path.is_file() or target.is_file():
+            continue
+        audio = load_audio(audio_path)
+        samples, rate = audio.stereo.mean(axis=1), audio.native_rate
+        codes = codec.encode(samples, rate).codes
+        seconds = len(samples) / rate
+        local_times = np.arange(0.0, seconds, 1.0 / net.local_fps)
+        global_times = (np.arange(64) + 0.5) * seconds / 64  # the reference trains with 64 global frames
+        stats = features(video, np.concatenate([local_times, global_times]))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Pair(codes, stats[:len(local_times)], stats[len(local_times):]).save(target)
+        written += 1
+    return written
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="codes + video statistics of the paired corpus, one .npz per excerpt")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--net", choices=sorted(NET_CONFIGS), default="cpu")
+    p.add_argument("--codec", type=Path, help="codec model folder (default: the model store's)")
+    p.add_argument("--clip", type=Path, help="clip_vision.onnx: CLIP features instead of patch statistics")
+    t = sub.add_parser("train")
+    t.add_argument("--pairs", type=Path, required=True, help="a folder of .npz pairs (prepare's <out>/train)")
+    t.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        written = prepare(args.corpus, args.out, NET_CONFIGS[args.net], args.codec, args.clip)
+        print(f"{written} pairs written to {args.out}")
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank, world, device = setup_distributed()
+    pairs = load_pairs(args.pairs)
+    if not pairs:
+        parser.error(f"no .npz pairs in {args.pairs} (run the prepare command first)")
+    config = CONFIGS[args.config]
+    train(pairs[rank::world] if len(pairs) >= world else pairs, args.out, replace(config), resume=args.resume,
+          steps=args.steps, rank=rank, world=world, device=device)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
