@@ -293,13 +293,23 @@ def synthesize(song: Song, soundfont: str, sample_rate: int) -> np.ndarray:
     if SOUNDFONTS[soundfont][1] == "fluidsynth":
         stereo = _fluidsynth(song, path, sample_rate)
     else:
-        from ..music.render import render_length, synthesize_parts
-
-        parts = [p for p in song.parts if p.notes]
-        stems = synthesize_parts(_loaded_synth(path, sample_rate), parts, song, render_length(song, sample_rate),
-                                 sample_rate, workers=1)
-        stereo = np.sum(stems, axis=0)
+        stereo = _tinysoundfont(song, path, sample_rate)
     return np.ascontiguousarray(stereo.mean(axis=1), dtype=np.float32)
+
+
+def _tinysoundfont(song: Song, soundfont: Path, sample_rate: int) -> np.ndarray:
+    """Every part with notes summed, stereo float32, a chunk at a time in this process."""
+    from ..music.render import render_length, synthesize_chunks
+
+    synth = _loaded_synth(soundfont, sample_rate)
+    frames = render_length(song, sample_rate)
+    stereo = np.zeros((frames, 2), dtype=np.float32)
+    for part in (p for p in song.parts if p.notes):
+        at = 0
+        for _, chunk in synthesize_chunks(synth, part, song, frames, sample_rate):
+            stereo[at:at + len(chunk)] += chunk
+            at += len(chunk)
+    return stereo
 
 
 @functools.lru_cache(maxsize=2)
@@ -332,10 +342,10 @@ def _fluidsynth(song: Song, soundfont: Path, sample_rate: int) -> np.ndarray:
 
 
 def _normalise(samples: np.ndarray, sample_rate: int) -> float:
-    from ..music.render import integrated_loudness, normalising_gain_db
+    from ..music.render import integrated_loudness, normalising_gain_db, peak_dbfs
 
     loudness = integrated_loudness(samples, sample_rate)
-    gain_db = normalising_gain_db(loudness, [samples])
+    gain_db = normalising_gain_db(loudness, peak_dbfs(samples))
     samples *= np.float32(10 ** (gain_db / 20))
     return float(loudness + gain_db) if np.isfinite(loudness) else float("-inf")
 
