@@ -44,6 +44,7 @@ def test_fact_check_catches_invented_times_and_grades(critique):
     other = next(g for g in "ABC" if g != first.grade)
     assert prose.check_prose(critique, {**good, "rhythm": f"{first.clock},{other}"}) is not None
     assert "no text" in prose.check_prose(critique, {**good, "culture": " "})
+    assert "no text" in prose.check_prose(critique, {**good, "theme": "..."})  # a base model's answer: nothing said
 
 
 def test_tiny_model_runs_under_the_grammar_and_falls_back(critique, tiny_model):

@@ -13,6 +13,7 @@ import panel_helpers  # noqa: F401  (Qt offscreen, before pytest-qt makes the QA
 from pop909_marks import needs_data
 from cuesmith.engine.describe import WINDOW_S, check_description, describe
 from cuesmith.engine.describe.lyrics import load_lyrics, parse_lrc
+from cuesmith.engine.describe.prose import wordless
 from cuesmith.engine.describe.tags import read_tags
 from cuesmith.engine.errors import CuesmithError
 
@@ -98,6 +99,17 @@ def test_the_fact_check_catches_invented_facts(pop909_descriptions):
         trial = replace(d, overview=replace(d.overview, text=text))
         problem = check_description(trial)
         assert problem and expected in problem, (text, problem)
+
+
+def test_a_model_answer_without_words_is_refused(pop909_descriptions):
+    # Gemma 3 270M (base) answered "..." everywhere: no wrong fact, and nothing said
+    d = pop909_descriptions[701]
+    assert wordless(d) is None  # the template says something
+    for text in ("...", "", "1 2 3", "ok"):
+        problem = wordless(replace(d, overview=replace(d.overview, text=text)))
+        assert problem and "overview" in problem, (text, problem)
+    ideas = dict(d.section_ideas, **{next(iter(d.section_ideas)): "..."})
+    assert "section idea" in wordless(replace(d, section_ideas=ideas))
 
 
 @needs_data

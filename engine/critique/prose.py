@@ -132,9 +132,17 @@ def allowed_times(critique) -> set[str]:
     return times
 
 
+WORD = re.compile(r"[^\W\d_]{2,}")  # a word of two letters or more, any script
+
+
+def says_nothing(text) -> bool:
+    """Fewer than three words: a base model may answer "...", which names no wrong fact but says nothing."""
+    return not isinstance(text, str) or len(WORD.findall(text)) < 3
+
+
 def check_prose(critique, prose: dict) -> Optional[str]:
     """None when every time and grade in `prose` is a measured one; else what is wrong."""
-    missing = [d for d in DIMENSIONS if not isinstance(prose.get(d), str) or not prose[d].strip()]
+    missing = [d for d in DIMENSIONS if says_nothing(prose.get(d))]
     if missing:
         return f"no text for {', '.join(missing)}"
     times = allowed_times(critique)

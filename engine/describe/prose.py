@@ -140,6 +140,17 @@ def check_description(d: Description) -> Optional[str]:
     return None
 
 
+def wordless(d: Description) -> Optional[str]:
+    """The model's overview or a section idea that says nothing (`critique.prose.says_nothing`)."""
+    from ..critique.prose import says_nothing
+
+    texts = [("overview", d.overview.text)] + [(f"section idea {k}", v) for k, v in d.section_ideas.items()]
+    for where, text in texts:
+        if says_nothing(text):
+            return f"{where}: fewer than three words"
+    return None
+
+
 # -- LLM ------------------------------------------------------------------------
 
 def facts_prompt(d: Description) -> str:
@@ -186,7 +197,7 @@ def apply_llm(d: Description, model_path, time_limit: float = LLM_TIME_LIMIT_S,
     sections = answer.get("sections") if isinstance(answer.get("sections"), dict) else {}
     trial = replace(d, overview=replace(d.overview, text=str(answer.get("overview", "")).strip()),
                     section_ideas={s.name: str(sections.get(s.name, "")).strip() for s in d.analysis.sections})
-    problem = check_description(trial)
+    problem = check_description(trial) or wordless(trial)
     if problem:
         d.prose_note = f"the model's prose failed the fact check ({problem}): template prose"
         return d
