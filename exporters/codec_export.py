@@ -23,9 +23,9 @@ from torch import nn
 from cuesmith.engine.files import atomic_path, write_json_atomic
 from cuesmith.engine.nets.codec import MelCodec, pad_to_tokens
 from cuesmith.engine.runtime.store import sha256
+from cuesmith.exporters.onnx_export import export_traced
 from cuesmith.engine.training.codec import load
 
-OPSET = 18
 FILES = {"encoder": "encoder.onnx", "dequantize": "dequantize.onnx", "decoder": "decoder.onnx"}
 
 
@@ -72,15 +72,7 @@ def export(codec: MelCodec, out: Path) -> dict[str, Path]:
         "decoder": (DecoderGraph(codec), (latent,), ["latent"], ["logmel"],
                     {"latent": {0: "batch", 1: "tokens"}, "logmel": {0: "batch", 2: "frames"}}),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for role, (graph, inputs, names_in, names_out, axes) in graphs.items():
-        path = out / FILES[role]
-        with atomic_path(path) as tmp, torch.no_grad():
-            torch.onnx.export(graph, inputs, str(tmp), input_names=names_in, output_names=names_out,
-                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        paths[role] = path
-    return paths
+    return export_traced(graphs, out, FILES)
 
 
 @torch.no_grad()

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from cuesmith.engine.files import atomic_path, write_json_atomic
+from cuesmith.engine.files import write_json_atomic
 from cuesmith.engine.nets.mtm import MTMDiT
 from cuesmith.engine.runtime.store import sha256
+from cuesmith.exporters.onnx_export import export_traced
 
-OPSET = 18
 FILES = {"condition": "condition.onnx", "step": "step.onnx"}
 STEP_INPUTS = ["x", "t", "memory", "text_mask", "start", "duration", "style", "control", "control_gate"]
 
@@ -73,15 +73,7 @@ def export(model: MTMDiT, out: Path) -> dict[str, Path]:
         "step": (StepGraph(model), tuple(step_feeds(model, example).values()), STEP_INPUTS, ["v"],
                  {**batch_axes, "v": {0: "batch", 1: "frames"}}),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for role, (graph, inputs, names_in, names_out, axes) in graphs.items():
-        path = out / FILES[role]
-        with atomic_path(path) as tmp, torch.no_grad():
-            torch.onnx.export(graph, inputs, str(tmp), input_names=names_in, output_names=names_out,
-                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        paths[role] = path
-    return paths
+    return export_traced(graphs, out, FILES)
 
 
 @torch.no_grad()

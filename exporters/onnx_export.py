@@ -162,6 +162,23 @@ def _dynamic_shapes(module: nn.Module, input_names, dynamic: dict):
     return tuple(shapes)
 
 
+def export_traced(graphs: dict, out: Path, files: dict[str, str]) -> dict[str, Path]:
+    """Each role's (module, example inputs, input names, output names, dynamic axes) written to
+    out/files[role] atomically with the TorchScript exporter (the codec's and MTM's graphs, which the
+    dynamo exporter does not take as they are); role -> path."""
+    from cuesmith.engine.files import atomic_path
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for role, (graph, inputs, names_in, names_out, axes) in graphs.items():
+        path = out / files[role]
+        with atomic_path(path) as tmp, torch.no_grad():
+            torch.onnx.export(graph, inputs, str(tmp), input_names=names_in, output_names=names_out,
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        paths[role] = path
+    return paths
+
+
 def quantize_int8(source: Path, target: Path) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
