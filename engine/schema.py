@@ -85,9 +85,10 @@ class ScoreRequest(_Request):
     density: Optional[str] = None  # "low" | "mid" | "high"; None: from the video's motion
     start: Optional[float] = None  # seconds of the file
     end: Optional[float] = None
-    temperature: float = 1.0
+    # None: the model's own (V-MusProd: per stage, tuned; models/vmusprod/manifest.json); given: every stage
+    temperature: Optional[float] = None
     top_k: int = 0
-    top_p: float = 0.95
+    top_p: Optional[float] = None
     int8: bool = False  # run the int8 decoders
     stems: bool = True
     # A timeline scored as one piece: [{"video": path, "start": s, "end": s}, ...] in timeline order;
@@ -118,7 +119,8 @@ class ScoreRequest(_Request):
             raise CuesmithError(f"mode must be major or minor, got {self.mode!r}")
         if self.density is not None and self.density not in DENSITIES:
             raise CuesmithError(f"density must be low, mid or high, got {self.density!r}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+        if (self.temperature is not None and self.temperature < 0) or self.top_k < 0 or \
+                (self.top_p is not None and not 0 < self.top_p <= 1):
             raise CuesmithError("sampling needs temperature >= 0, 0 < top_p <= 1, top_k >= 0")
         return self
 
