@@ -8,7 +8,7 @@ Coordinate descent: one stage at a time over GRID, the others at their current v
 table is measured again on other seeds (CHECK_SEEDS), not those tuned on. The result goes into
 models/vmusprod/manifest.json (stages.<stage>.sampling, and "sampling_tuning": how).
 
-    nice -n 10 python benchmarks/tune_sampling.py [--seeds 0 1 2 3 4 5] [--variations 2] [--no-write]
+    nice -n 10 python benchmarks/tune_sampling.py [--seeds 0 1 2 3 4 5] [--variations 2] [--no-write] [--append]
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_vmusprod import MODEL, _cell, _played, real_excerpts, summarise  # noqa: E402
 from vmusprod_cues import clip_plans  # noqa: E402
 
+TITLE = "V-MusProd per-stage sampling tuned on POP909 701-800 (issue 12, item 6)"
 GRID = [(t, p) for t in (0.8, 0.9, 1.0, 1.1) for p in (0.9, 0.95, 1.0)]
 # Gap units: issue 12's tolerances (PCE, IOI: Music Transformer's gaps; leaps: the must-hold bound);
 # rhythm recurrence: 10 points.
@@ -140,5 +141,11 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--variations", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print the table, leave the manifest")
+    parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
-    print("\n".join(tune(tuple(args.seeds), args.variations, not args.no_write)))
+    section = "\n".join(tune(tuple(args.seeds), args.variations, not args.no_write))
+    print(section)
+    if args.append:
+        from run import append
+
+        append(section, TITLE)
