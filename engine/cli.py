@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
     score.add_argument("--models", type=Path, metavar="DIR", help="a model folder of the family to use")
     score.add_argument("--family", default="vmusprod", help="the model family (vmusprod, mtm, ...)")
+    score.add_argument("--describe", metavar="TEXT",
+                       help="the music description for a text-prompted family (mtm) instead of its own; "
+                            "result.json's variations[].description holds the one used")
 
     for name, (_, help_text) in ROOM_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # its own parser reads the rest
@@ -139,7 +142,8 @@ def run_score(args: argparse.Namespace) -> int:
     request = ScoreRequest(**source, out_dir=str(args.out), variations=args.variations, keep_best=args.keep_best,
                            seed=args.seed, tempo=args.tempo, mode=args.mode, density=args.density,
                            start=args.start, end=args.end, temperature=args.temperature, top_k=args.top_k,
-                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems, family=args.family)
+                           top_p=args.top_p, int8=args.int8, stems=not args.no_stems, family=args.family,
+                           describe=args.describe)
     bar = TerminalProgress()
     out_existed = args.out.exists()
     try:

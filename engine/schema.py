@@ -91,6 +91,9 @@ class ScoreRequest(_Request):
     top_p: Optional[float] = None
     int8: bool = False  # run the int8 decoders
     stems: bool = True
+    # The music description for families that take a text prompt (mtm), used instead of their own;
+    # other families (vmusprod, vidmuse) ignore it. None or "": the family's own description.
+    describe: Optional[str] = None
     # A timeline scored as one piece: [{"video": path, "start": s, "end": s}, ...] in timeline order;
     # each clip boundary is a cut. `timeline` names the file they came from (EDL, XML, .otio), if any.
     # A timeline file alone is read by the engine (engine/timeline.py) into `clips`;
@@ -119,6 +122,8 @@ class ScoreRequest(_Request):
             raise CuesmithError(f"mode must be major or minor, got {self.mode!r}")
         if self.density is not None and self.density not in DENSITIES:
             raise CuesmithError(f"density must be low, mid or high, got {self.density!r}")
+        if self.describe is not None and not isinstance(self.describe, str):
+            raise CuesmithError(f"describe must be text (a music description), got {type(self.describe).__name__}")
         if (self.temperature is not None and self.temperature < 0) or self.top_k < 0 or \
                 (self.top_p is not None and not 0 < self.top_p <= 1):
             raise CuesmithError("sampling needs temperature >= 0, 0 < top_p <= 1, top_k >= 0")
@@ -178,6 +183,7 @@ class VariationResult:
     key: str  # detected from the generated notes, e.g. "A minor" ("" for audio only)
     parts: dict[str, int]  # part name -> note count
     stems: dict[str, str] = field(default_factory=dict)  # name -> WAV path (first variation only)
+    description: Optional[str] = None  # the text it was conditioned on (text-prompted families), else None
 
 
 @dataclass
@@ -260,6 +266,8 @@ class ScoreResult:
             what = f"{v.midi} ({v.notes_per_bar:.1f} notes/bar, {v.key})" if v.midi else "audio"
             lines.append(f"  variation {i + 1}: {what}")
             lines += [f"    stem {name}: {path}" for name, path in v.stems.items()]
+            if v.description is not None:
+                lines.append(f"    description: {v.description}")
         if self.critique:
             overall = self.critique.get("overall")
             lines.append(f"critique: {overall:.1f}/10 overall" if overall is not None else "critique: not scored")

@@ -66,6 +66,7 @@ def test_ping_answers_pong_with_the_tag_and_version(service):
     ("/cuesmith/score", ["t", "/no/such/request.json"], "bad_json"),
     ("/cuesmith/score", ["t", "[1, 2]"], "bad_json"),
     ("/cuesmith/score", ["t", "{}"], "bad_request"),
+    ("/cuesmith/score", ["t", json.dumps({"video": "/clips/a.mp4", "describe": 5})], "bad_request"),
     ("/cuesmith/analyze", ["t", '{"video": "/no/such/clip.mp4"}'], "bad_request"),
     ("/cuesmith/score", ["t", json.dumps({"video": "x", "notes": "a" * MAX_JSON})], "too_large"),
     ("/cuesmith/cancel", ["t", "0123456789ab"], "not_found"),
@@ -322,6 +323,13 @@ def test_a_timeline_request_is_submitted_with_its_clips(service, clip):
     request = service.get(replies[0].args[1]).request
     assert request["timeline"] == str(edl) and [c["video"] for c in request["clips"]] == [str(clip)] * 2
     assert [round(c["start"], 2) for c in request["clips"]] == [0.0, 1.5]
+
+
+def test_a_score_request_carries_its_description(service, clip):
+    request = json.dumps({"video": str(clip), "family": "mtm", "describe": "slow sad piano", "stems": False})
+    replies = ask(Dispatcher(service), "/cuesmith/score", "t", request)
+    assert replies[0].address == "/cuesmith/accepted", replies
+    assert service.get(replies[0].args[1]).request["describe"] == "slow sad piano"
 
 
 def test_json_text_frames_map_to_osc_messages(service):

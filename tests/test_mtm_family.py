@@ -3,12 +3,16 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bridge_helpers import short_clip
+from cuesmith.engine import Engine
 from cuesmith.engine.codec.runtime import Codec
 from cuesmith.engine.pipelines import load_family
+from cuesmith.engine.pipelines.mtm.describe import describe
 from cuesmith.engine.pipelines.mtm.library import Library, item_from_audio
 from cuesmith.engine.pipelines.mtm.text import HashedText
 from mtm_helpers import RATE, piece
@@ -81,6 +85,30 @@ def test_cli_scores_with_the_tiny_model_and_names_a_missing_one(model_dir, tmp_p
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "b" / "result.json").read_text())
     assert result["model"]["family"] == "mtm"
+    auto = result["variations"][0]["description"]  # the text bridge's caption
+    assert result["request"]["describe"] is None and auto.endswith(f"{round(result['tempo'])} bpm, piano and band")
+    asked = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--models", str(model_dir), "--describe",
+                            "slow sad piano", "--out", str(tmp_path / "c")], capture_output=True, text=True)
+    assert asked.returncode == 0, asked.stderr
+    result = json.loads((tmp_path / "c" / "result.json").read_text())
+    assert result["request"]["describe"] == result["variations"][0]["description"] == "slow sad piano"
+    assert "description: slow sad piano" in asked.stdout
+
+
+def test_describe_is_the_text_the_dit_is_conditioned_on(model_dir, tmp_path, monkeypatch):
+    clip = short_clip(tmp_path / "clip.mp4", seconds=2.0)
+    encoded = []
+    tokens = HashedText.tokens
+    monkeypatch.setattr(HashedText, "tokens", lambda self, text: encoded.append(text) or tokens(self, text))
+    engine = Engine(use_cache=False, model_dir=model_dir)
+    auto = engine.score(video=str(clip), family="mtm", seed=2)
+    assert encoded == [describe(auto.plan, auto.analysis)[0]]  # the text bridge's caption, when none is given
+    encoded.clear()
+    asked = engine.score(video=str(clip), family="mtm", seed=2, describe="slow sad piano")
+    assert encoded == ["slow sad piano"]
+    assert not np.allclose(asked.music[0].stems["music"], auto.music[0].stems["music"])  # other text, other audio
+    saved = json.loads(Path(engine.save(asked, tmp_path / "out").result_json).read_text())
+    assert saved["variations"][0]["description"] == "slow sad piano"
 
 
 def test_runtime_path_imports_no_torch():

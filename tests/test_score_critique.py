@@ -1,6 +1,7 @@
 """`score` plans with the cut-locked planner and critiques its own result."""
 import json
 import wave
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -49,6 +50,17 @@ def test_a_second_score_keeps_the_first_critique(scored, tmp_path):
                                            "stems": False})
     assert (out / "critique.json").read_bytes() == before
     assert again.critique["json"] == str(out / "critique-2.json")
+
+
+def test_vmusprod_ignores_a_description(scored, tmp_path):
+    """`describe` is for text-prompted families: V-MusProd writes the same MIDI with it, and no description."""
+    truth, result, _ = scored
+    asked = Engine(use_cache=False).score_and_save({"video": str(truth.path), "out_dir": str(tmp_path / "out"),
+                                                    "seed": 3, "stems": False, "describe": "slow sad piano"})
+    assert Path(asked.variations[0].midi).read_bytes() == Path(result.variations[0].midi).read_bytes()
+    saved = json.loads(Path(asked.result_json).read_text())
+    assert saved["request"]["describe"] == "slow sad piano"
+    assert saved["variations"][0]["description"] is None and result.variations[0].description is None
 
 
 def test_the_score_ends_with_the_picture(tmp_path):

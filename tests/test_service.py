@@ -96,7 +96,9 @@ def test_a_score_job_sends_its_events_and_journals_its_result(service, clip):
     assert progress[0].stage == "analyse"  # the first report is always sent
     assert progress[-1].stage == "critique" and progress[-1].fraction == 1.0  # and the last
     gaps = np.diff([events.times[id(e)] for e in progress[:-1]])  # all but the last: throttled
-    assert len(gaps) > 0 and gaps.min() >= 0.09  # at most ~10 per second
+    # at most ~10 per second; a job that runs in a few tenths of a second (a quiet machine, a warm engine)
+    # may send only the first and the last (the throttle itself: test_progress_is_throttled_...)
+    assert gaps.size == 0 or gaps.min() >= 0.09
     assert events.of(job.id)[-1].result == done.result
 
     row = journal_rows(service.journal.path)[job.id]

@@ -74,7 +74,8 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
     timings["plan"] = _since(t)
     t = time.perf_counter()
     sampling = Sampling(request.temperature, request.top_k, request.top_p)
-    music = model.generate(plan, {"analysis": analysis}, request.variations, request.seed, sampling, progress)
+    inputs = {"analysis": analysis, **({"description": request.describe} if request.describe else {})}
+    music = model.generate(plan, inputs, request.variations, request.seed, sampling, progress)
     timings["generate"] = _since(t)
     timings.update({f"generate_{k}": v for k, v in music[0].report.get("timings", {}).items()})
     if request.keep_best and len(music) > 1:
@@ -192,7 +193,7 @@ def save_variation(music: Music, index: int, out_dir: Path, n_bars: int, progres
         stems = {k: str(v) for k, v in render_stems(music.song, folder, progress=progress).items()}
         if timings is not None:
             timings["render"] = _since(t)
-    return VariationResult(midi, notes_per_bar(music, n_bars), key, parts, stems)
+    return VariationResult(midi, notes_per_bar(music, n_bars), key, parts, stems, music.report.get("description"))
 
 
 def critique_summary(critique, json_path: Path, md_path: Path) -> dict:
