@@ -25,27 +25,32 @@ CLIPS = {  # shots (duration s, colour mood, motion) of each clip; a hard cut be
 }
 
 
-def generate_cues(out: Path, seeds=(0, 1, 2), model_dir: Path = ROOT / "models" / "vmusprod") -> list[Path]:
+def clip_plans() -> dict:
+    """Each clip's cut-locked plan (clip -> analysis -> plan), by clip name."""
     from cuesmith.engine import Engine
-    from cuesmith.engine.pipelines.vmusprod import VMusProd
     from cuesmith.engine.planning import plan
 
     engine = Engine(use_cache=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        return {name: plan(engine.analyze(make_video(Path(tmp) / f"{name}.mp4", shots, size=(160, 96), fps=24).path))
+                for name, shots in CLIPS.items()}
+
+
+def generate_cues(out: Path, seeds=(0, 1, 2), model_dir: Path = ROOT / "models" / "vmusprod") -> list[Path]:
+    from cuesmith.engine.pipelines.vmusprod import VMusProd
+
     model = VMusProd(model_dir)
     generate = getattr(model, "generate_stages", model.generate)  # (the family interface moved it)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, shots in CLIPS.items():
-            analysis = engine.analyze(make_video(Path(tmp) / f"{name}.mp4", shots, size=(160, 96), fps=24).path)
-            p = plan(analysis)
-            for seed in seeds:
-                song = generate(p, variations=1, seed=seed).songs[0]
-                path = out / f"{name}-{seed}.pkl"
-                path.write_bytes(pickle.dumps({"clip": name, "seed": seed, "song": song, "bar_ticks": p.bar_ticks,
-                                               "cut_ticks": p.cut_ticks, "key": (p.key.tonic, p.key.mode),
-                                               "time_signatures": [(t.tick, t.numerator) for t in p.time_signatures]}))
-                written.append(path)
+    for name, p in clip_plans().items():
+        for seed in seeds:
+            song = generate(p, variations=1, seed=seed).songs[0]
+            path = out / f"{name}-{seed}.pkl"
+            path.write_bytes(pickle.dumps({"clip": name, "seed": seed, "song": song, "bar_ticks": p.bar_ticks,
+                                           "cut_ticks": p.cut_ticks, "key": (p.key.tonic, p.key.mode),
+                                           "time_signatures": [(t.tick, t.numerator) for t in p.time_signatures]}))
+            written.append(path)
     return written
 
 

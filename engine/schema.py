@@ -85,9 +85,10 @@ class ScoreRequest(_Request):
     density: Optional[str] = None  # "low" | "mid" | "high"; None: from the video's motion
     start: Optional[float] = None  # seconds of the file
     end: Optional[float] = None
-    temperature: float = 1.0
+    # None: the model's own (V-MusProd: per stage, tuned; models/vmusprod/manifest.json); given: every stage
+    temperature: Optional[float] = None
     top_k: int = 0
-    top_p: float = 0.95
+    top_p: Optional[float] = None
     int8: bool = False  # run the int8 decoders
     stems: bool = True
     # The music description for families that take a text prompt (mtm), used instead of their own;
@@ -123,7 +124,8 @@ class ScoreRequest(_Request):
             raise CuesmithError(f"density must be low, mid or high, got {self.density!r}")
         if self.describe is not None and not isinstance(self.describe, str):
             raise CuesmithError(f"describe must be text (a music description), got {type(self.describe).__name__}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+        if (self.temperature is not None and self.temperature < 0) or self.top_k < 0 or \
+                (self.top_p is not None and not 0 < self.top_p <= 1):
             raise CuesmithError("sampling needs temperature >= 0, 0 < top_p <= 1, top_k >= 0")
         return self
 

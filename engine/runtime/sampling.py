@@ -2,19 +2,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Sampling:
-    temperature: float = 1.0  # 0: greedy
+    """None (and top_k 0) where not given: `over` fills in a model's defaults, `sample` the neutral values."""
+    temperature: Optional[float] = None  # 0: greedy
     top_k: int = 0  # 0: no limit
-    top_p: float = 1.0  # nucleus mass; 1: no limit
+    top_p: Optional[float] = None  # nucleus mass; 1: no limit
+
+    def over(self, defaults: "Sampling") -> "Sampling":
+        """These values where given, `defaults`' elsewhere."""
+        return Sampling(defaults.temperature if self.temperature is None else self.temperature,
+                        self.top_k or defaults.top_k, defaults.top_p if self.top_p is None else self.top_p)
+
+
+NEUTRAL = Sampling(temperature=1.0, top_k=0, top_p=1.0)
 
 
 def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, sampling: Sampling) -> int:
     """One index drawn from `logits` (1-D) restricted to `allowed` (bool, at least one True)."""
+    sampling = sampling.over(NEUTRAL)
     logits = np.where(allowed, logits.astype(np.float64), -np.inf)
     if sampling.temperature <= 0:
         return int(np.argmax(logits))

@@ -152,7 +152,8 @@ class VidMuse:
 
     def guidance_for(self, sampling: Sampling) -> Guidance:
         """The request's temperature and top-k where set (top-k 0: the model's), the model's CFG scale."""
-        return Guidance(sampling.top_k or self.guidance.top_k, sampling.temperature, self.guidance.cfg_scale)
+        temperature = self.guidance.temperature if sampling.temperature is None else sampling.temperature
+        return Guidance(sampling.top_k or self.guidance.top_k, temperature, self.guidance.cfg_scale)
 
     # -- stages ------------------------------------------------------------------------------
     def windows(self, duration: float) -> Windows:

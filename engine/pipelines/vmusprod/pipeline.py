@@ -11,7 +11,7 @@ past the plan's last bar: notes the decoder holds over it are cut there (`assemb
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +32,9 @@ from .decode import BarPlan, StageRunner, generate
 FAMILY = "vmusprod"
 STAGES = ("chord", "melody", "accompaniment")
 PROGRAMS = {"melody": 0, "accompaniment": 0, "chords": 0}  # POP909 is piano throughout
+# A stage whose manifest entry has no "sampling" (benchmarks/tune_sampling.py writes it): the request defaults
+# of schema v2, which applied to every stage.
+DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=0.95)
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Generation:
     tokens: dict[str, list[np.ndarray]] = field(default_factory=dict)
     providers: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    sampling: dict[str, dict] = field(default_factory=dict)  # per stage, as used
 
 
 def load(model_dir: Optional[Path] = None, int8: bool = False) -> "VMusProd":
@@ -56,6 +60,8 @@ class VMusProd:
         paths = {s: (self.model.file(s, "encoder"), self.model.file(s, role)) for s in STAGES}
         self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
         self.graphs = {s: [p.name for p in paths[s]] for s in STAGES}
+        self.sampling = stage_sampling(self.model.manifest)  # per stage; a request's given values override
+
 
     @property
     def info(self) -> dict:
@@ -71,19 +77,24 @@ class VMusProd:
         """The family's interface (pipelines/__init__.py): `n` Songs for `plan`. The nets read the plan's
         controls only; `inputs` (the video analysis) is not used yet."""
         generation = self.generate_stages(plan, n, seed, sampling, progress)
-        report = {"providers": generation.providers, "timings": generation.timings}
+        report = {"providers": generation.providers, "timings": generation.timings,
+                  "sampling": generation.sampling}
         return [Music(song=song, report=report) for song in generation.songs]
 
     def generate_stages(self, plan: ScorePlan, variations: int = 1, seed: int = 0, sampling: Sampling = Sampling(),
                         progress: Optional[Progress] = None) -> Generation:
-        """The three stages in turn, all variations as one batch: Songs and each stage's tokens."""
+        """The three stages in turn, all variations as one batch: Songs and each stage's tokens. Each stage
+        samples with its own defaults (`self.sampling`) where `sampling` leaves a value unset (None)."""
         rng = np.random.default_rng(seed)
         bars = bar_plan(plan)
         out = Generation(songs=[])
-        chords = self._run("chord", bars, variations, rng, sampling, None, out, progress)
-        melody = self._run("melody", bars, variations, rng, sampling, chords, out, progress)
+        per_stage = {stage: sampling.over(self.sampling[stage]) for stage in STAGES}
+        out.sampling = {stage: asdict(s) for stage, s in per_stage.items()}
+        chords = self._run("chord", bars, variations, rng, per_stage["chord"], None, out, progress)
+        melody = self._run("melody", bars, variations, rng, per_stage["melody"], chords, out, progress)
         merged = [merge_chords_and_melody(c, m, plan, bars.n_bars) for c, m in zip(chords, melody)]
-        accompaniment = self._run("accompaniment", bars, variations, rng, sampling, merged, out, progress)
+        accompaniment = self._run("accompaniment", bars, variations, rng, per_stage["accompaniment"], merged, out,
+                                  progress)
         out.songs = [assemble(plan, c, m, a) for c, m, a in zip(chords, melody, accompaniment)]
         return out
 
@@ -97,6 +108,14 @@ class VMusProd:
         out.timings[stage] = round(time.perf_counter() - began, 4)
         report(progress, f"generate {stage}", 1.0)
         return tokens
+
+
+def stage_sampling(manifest: dict) -> dict[str, Sampling]:
+    """Each stage's sampling defaults: its manifest entry's "sampling" (temperature, top_p), else DEFAULT_SAMPLING."""
+    stages = manifest.get("stages", {})
+    return {stage: Sampling(**{k: v for k, v in stages.get(stage, {}).get("sampling", {}).items()
+                               if k in ("temperature", "top_k", "top_p")}).over(DEFAULT_SAMPLING)
+            for stage in STAGES}
 
 
 def bar_plan(plan: ScorePlan) -> BarPlan:
