@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bench_vmusprod  # the one median-of-repeats timer
+
 TITLE = "VidMuse decode step (CPU config, random weights): ORT with cached cross K/V vs torch"
 CONFIG = "cpu"
 VIDEO_TOKENS = (60, 3000)
@@ -25,13 +27,7 @@ THREADS = 1  # torch and ORT alike: on the shared 2-core machine extra threads m
 
 
 def _median_ms(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+    return bench_vmusprod._median_ms(fn, repeats)
 
 
 def step_rows(net, folder: Path, files: dict) -> list[str]:

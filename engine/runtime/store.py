@@ -42,6 +42,11 @@ class ModelFolder:
     def stage_config(self, stage: str) -> dict:
         return self.manifest["stages"][stage]["net_config"]
 
+    def info(self, graphs: dict) -> dict:
+        """What a result names of the model that made it: family, folder, graphs used, manifest id."""
+        return {"family": self.family, "folder": str(self.path), "graphs": graphs,
+                "manifest_id": self.manifest.get("id", "")}
+
 
 def search_path(family: str) -> list[Path]:
     folders = []

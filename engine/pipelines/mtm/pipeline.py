@@ -59,8 +59,7 @@ class MTM:
 
     @property
     def info(self) -> dict:
-        return {"family": FAMILY, "folder": str(self.model.path), "graphs": {"mtm": ["condition.onnx", "step.onnx"]},
-                "manifest_id": self.model.manifest.get("id", "")}
+        return self.model.info({"mtm": ["condition.onnx", "step.onnx"]})
 
     @property
     def providers(self) -> dict[str, str]:

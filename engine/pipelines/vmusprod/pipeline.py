@@ -65,8 +65,7 @@ class VMusProd:
 
     @property
     def info(self) -> dict:
-        return {"family": FAMILY, "folder": str(self.model.path), "graphs": self.graphs,
-                "manifest_id": self.model.manifest.get("id", "")}
+        return self.model.info(self.graphs)
 
     @property
     def providers(self) -> dict[str, str]:
