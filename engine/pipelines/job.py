@@ -78,13 +78,14 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
     music = model.generate(plan, inputs, request.variations, request.seed, sampling, progress)
     timings["generate"] = _since(t)
     timings.update({f"generate_{k}": v for k, v in music[0].report.get("timings", {}).items()})
-    if request.keep_best and len(music) > 1:
-        t = time.perf_counter()
-        music = [best_variation(analysis, music)]
-        timings["rank"] = _since(t)
     t = time.perf_counter()
-    critique = critique_music(analysis, music[0], progress)
-    timings["critique"] = _since(t)
+    if request.keep_best and len(music) > 1:
+        best, critique = best_variation(analysis, music, progress)
+        music = [best]
+        timings["rank"] = _since(t)
+    else:
+        critique = critique_music(analysis, music[0], progress)
+        timings["critique"] = _since(t)
     placement = place(plan, music[0], critique)
     timings["total"] = _since(began)
     return Score(request, plan, analysis, music, critique, placement, model.info,
@@ -106,11 +107,16 @@ def check_out_dir(out_dir: str) -> None:
         raise CuesmithError("exists and is not a folder; --out needs a folder", out_dir)
 
 
-def best_variation(analysis, music: list[Music]) -> Music:
-    """The variation ranked first on its critique and soundness against the clip (critique.rank_variations)."""
+def best_variation(analysis, music: list[Music], progress: Optional[Progress] = None):
+    """(the variation ranked first on its critique and soundness against the clip, its critique)
+    (critique.rank_variations)."""
     from ..critique import rank_variations
 
-    return music[rank_variations([critique_music(analysis, m, None) for m in music])[0]]
+    report(progress, "critique", 0.0)
+    critiques = [critique_music(analysis, m, None) for m in music]
+    first = rank_variations(critiques)[0]
+    report(progress, "critique", 1.0)
+    return music[first], critiques[first]
 
 
 def critique_music(analysis, music: Music, progress: Optional[Progress]):
