@@ -161,9 +161,10 @@ def step_logits(session, codes: np.ndarray, cross: list, c: VidMuseConfig) -> np
 
 
 def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict] = None,
-            sampling: Optional[dict] = None, clip: Optional[Path] = None) -> dict:
-    """Export, verify and write `out/manifest.json` (files with sha256 and size, net config, verification).
-    `clip`: a CLIP checkpoint (the net must have been trained on its features: visual_dim = its width)."""
+            sampling: Optional[dict] = None, clip: Optional[Path] = None, provenance: Optional[dict] = None) -> dict:
+    """Export, verify and write `out/manifest.json` (files with sha256 and size, net config, the training
+    history, verification). `clip`: a CLIP checkpoint (the net must have been trained on its features:
+    visual_dim = its width). `provenance`: top-level entries such as the command, data, hardware."""
     net, state = load_checkpoint(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     files = export_graphs(net, out, int8=int8)
@@ -174,13 +175,14 @@ def package(checkpoint: Path, out: Path, int8: bool = True, codec: Optional[dict
         "id": f"vidmuse-{net.config.name}-step{state.get('step', 0)}-{time.strftime('%Y%m%d')}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "checkpoint": str(checkpoint),
+        **(provenance or {}),
         "codec": codec or DEFAULT_CODEC,
         "sampling": sampling or {"top_k": 250, "temperature": 1.0, "cfg_scale": 3.0},
         "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
                   for name in files.values()},
         "stages": {FAMILY: {"files": files, "net_config": net.config.to_dict(),
                             "steps": state.get("step", 0), "train_config": state.get("train_config", {}),
-                            "verification": verify(net, out, files)}},
+                            "history": state.get("history", []), "verification": verify(net, out, files)}},
     }
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
@@ -204,8 +206,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-int8", action="store_true")
     parser.add_argument("--clip", type=Path, help="the CLIP checkpoint whose features the net was trained on")
+    parser.add_argument("--provenance", type=Path, help="a JSON object of top-level manifest entries "
+                        "(command, data, seed, hardware, minutes)")
     args = parser.parse_args(argv)
-    manifest = package(args.checkpoint, args.out, int8=not args.no_int8, clip=args.clip)
+    provenance = json.loads(args.provenance.read_text()) if args.provenance else None
+    manifest = package(args.checkpoint, args.out, int8=not args.no_int8, clip=args.clip, provenance=provenance)
     print(json.dumps(manifest["stages"][FAMILY]["verification"]))
     return 0
 

@@ -115,6 +115,18 @@ def test_training_runs_resumes_and_keeps_an_ema(tiny_run):
     assert all(torch.equal(a["model"][k], b["model"][k]) and torch.equal(a["ema"][k], b["ema"][k]) for k in a["model"])
 
 
+def test_validation_scores_the_ema_with_and_without_the_video_and_a_time_budget_stops(tmp_path):
+    from cuesmith.engine.nets.vidmuse import CONFIGS as NETS
+    from cuesmith.engine.training.vidmuse import CONFIGS, synthetic_pairs, train
+
+    pairs, valid = synthetic_pairs(4, 3.0, NETS["tiny"]), synthetic_pairs(2, 3.0, NETS["tiny"], seed=1)
+    result = train(pairs, tmp_path / "run", CONFIGS["tiny"], valid=valid)
+    losses = [(h["valid_loss"], h["valid_loss_null"]) for h in result["history"]]
+    assert len(losses) == 6 and all(np.isfinite(pair).all() and pair[0] != pair[1] for pair in losses)
+    stopped = train(pairs, tmp_path / "budget", CONFIGS["tiny"], max_minutes=0.0)
+    assert stopped["step"] == 1 and torch.load(tmp_path / "budget" / "last.pt", weights_only=False)["step"] == 1
+
+
 def test_the_export_matches_torch(tiny_model):
     verification = tiny_model[1]["stages"]["vidmuse"]["verification"]
     assert verification["step"]["max_abs_logit_delta"] < 1e-4 and verification["step"]["greedy_agreement"] == 1.0

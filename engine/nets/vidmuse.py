@@ -84,6 +84,9 @@ CONFIGS = {
     # trains on 2 CPU cores (slowly) on the paired corpus
     "cpu": VidMuseConfig("cpu", d_model=256, n_heads=4, n_layers=4, d_ff=1024, d_visual=128, visual_heads=4,
                          frame_layers=2, window_seconds=10.0, global_frames=16),
+    # what about one hour of one shared CPU thread moves (the shipped weights): a "cpu" step took 20-60 s there
+    "cpu-hour": VidMuseConfig("cpu-hour", d_model=128, n_heads=4, n_layers=3, d_ff=512, d_visual=64, visual_heads=2,
+                              frame_layers=1, window_seconds=10.0, global_frames=16),
     # VidMuse-small (MusicGen-small's decoder), for a GPU
     "small": VidMuseConfig("small", d_model=1024, n_heads=16, n_layers=24, d_ff=4096, d_visual=768,
                            visual_heads=12, frame_layers=2, dropout=0.1),

@@ -51,11 +51,15 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 50
     seed: int = 1
+    valid_windows: int = 16  # fixed validation windows scored at every log line (with the EMA weights)
 
 
 CONFIGS = {
     "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, lr=1e-3, warmup_steps=2, save_every=3, log_every=1),
     "cpu": TrainConfig("cpu", "cpu", steps=20_000, batch_size=8, lr=3e-4, warmup_steps=500),
+    # the shipped weights: ~9 s a step on one thread of the shared 2-core machine, so a few hundred steps
+    "cpu-hour": TrainConfig("cpu-hour", "cpu-hour", steps=450, batch_size=8, lr=1e-3, warmup_steps=30,
+                            min_lr_ratio=0.1, save_every=25, log_every=25),
     # the reference fine-tunes MusicGen-small at 3.5e-5 with 4000 warm-up steps; from scratch needs more
     "small": TrainConfig("small", "small", steps=200_000, batch_size=32, lr=1e-4, warmup_steps=4000),
 }
@@ -129,6 +133,23 @@ def loss_of(net, batch: dict, special: int) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["targets"].reshape(-1), ignore_index=special)
 
 
+@torch.no_grad()
+def validation_losses(net: VidMuse, batch: dict, chunk: int = 4) -> dict[str, float]:
+    """Loss on fixed validation windows with their video and with the null video: the gap is what the
+    net takes from the picture (none: the null loss is no higher)."""
+    special, was_training = net.config.special, net.training
+    net.eval()
+    out = {}
+    for name, keep in (("valid_loss", 1.0), ("valid_loss_null", 0.0)):
+        losses = []
+        for i in range(0, len(batch["inputs"]), chunk):
+            part = {k: v[i:i + chunk] * (keep if k in ("local", "global") else 1) for k, v in batch.items()}
+            losses.append(float(loss_of(net, part, special)) * len(part["inputs"]))
+        out[name] = round(sum(losses) / len(batch["inputs"]), 4)
+    net.train(was_training)
+    return out
+
+
 def lr_at(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
@@ -158,8 +179,10 @@ def save(path: Path, net: VidMuse, ema: dict, optimizer, step: int, config: Trai
 
 def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optional[VidMuseConfig] = None,
           resume: bool = False, steps: Optional[int] = None, rank: int = 0, world: int = 1,
-          device: str = "cpu") -> dict:
-    """Train to `steps` (default: the config's); returns {"step", "history"}. Writes `out/last.pt`."""
+          device: str = "cpu", valid: Optional[list[Pair]] = None, max_minutes: Optional[float] = None) -> dict:
+    """Train to `steps` (default: the config's), or until `max_minutes` of wall time have passed (then
+    saved, to go on with `resume`); returns {"step", "history"}. Writes `out/last.pt`. With `valid`
+    pairs each log line also holds the EMA weights' loss on `valid_windows` fixed windows of them."""
     net_config = net_config or NET_CONFIGS[config.net]
     torch.manual_seed(config.seed + rank)
     rng = np.random.default_rng(config.seed + rank)
@@ -177,6 +200,11 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
         torch.set_rng_state(state["torch_rng"])
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     target = steps or config.steps
+    scorer, valid_batch = None, None
+    if valid and rank == 0:
+        scorer = VidMuse(net_config).to(device)
+        valid_batch = {k: v.to(device) for k, v in window_batch(valid, net_config, np.random.default_rng(0),
+                                                                config.valid_windows, 0.0).items()}
     began, summed, counted = time.time(), 0.0, 0
     while step < target:
         for group in optimizer.param_groups:
@@ -195,10 +223,16 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
             history.append({"step": step, "loss": summed / counted, "lr": lr_at(step - 1, config),
                             "seconds": round(time.time() - began, 1)})
             summed, counted = 0.0, 0
+            if scorer is not None:
+                scorer.load_state_dict(ema)
+                history[-1].update(validation_losses(scorer, valid_batch))
             if rank == 0:
                 print(json.dumps(history[-1]), flush=True)
-        if rank == 0 and (step % config.save_every == 0 or step == target):
+        out_of_time = max_minutes is not None and time.time() - began > 60 * max_minutes
+        if rank == 0 and (step % config.save_every == 0 or step == target or out_of_time):
             save(last, net, ema, optimizer, step, config, rng, history)
+        if out_of_time:
+            break
     return {"step": step, "history": history}
 
 
@@ -245,6 +279,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     t.add_argument("--steps", type=int)
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--threads", type=int)
+    t.add_argument("--valid", type=Path, help="a folder of validation .npz pairs (prepare's <out>/valid)")
+    t.add_argument("--max-minutes", type=float, help="save and stop after this much wall time")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         written = prepare(args.corpus, args.out, NET_CONFIGS[args.net], args.codec, args.clip)
@@ -257,8 +293,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not pairs:
         parser.error(f"no .npz pairs in {args.pairs} (run the prepare command first)")
     config = CONFIGS[args.config]
+    valid = load_pairs(args.valid) if args.valid else None
     train(pairs[rank::world] if len(pairs) >= world else pairs, args.out, replace(config), resume=args.resume,
-          steps=args.steps, rank=rank, world=world, device=device)
+          steps=args.steps, rank=rank, world=world, device=device, valid=valid, max_minutes=args.max_minutes)
     return 0
 
 
