@@ -221,6 +221,24 @@ def test_the_runtime_imports_no_torch(tiny_model, clip):
     assert done.stdout.split()[-1] == "[]" and int(done.stdout.split()[0]) == 150 * 640
 
 
+# -- the shipped weights (models/vidmuse) ------------------------------------------------------
+
+def test_the_shipped_weights_load_and_generate_a_short_window(clip):
+    from cuesmith.engine.runtime.store import SHIPPED
+
+    if not (SHIPPED / "vidmuse" / "manifest.json").is_file():
+        pytest.skip("no shipped vidmuse weights")
+    model = VidMuse(SHIPPED / "vidmuse")
+    manifest = model.model.manifest
+    assert sum(f["bytes"] for f in manifest["files"].values()) < 80e6
+    assert manifest["stages"]["vidmuse"]["history"][-1]["valid_loss"] > 0 and manifest["codec"] == {"model": "codec"}
+    features = model.video_features(clip, 0.0, 1.0)
+    codes = model.generate_codes(features, 1.0, 1, 0, model.guidance)[0]
+    assert codes.shape == (4, 50) and 0 <= codes.min() and codes.max() < SPECIAL
+    audio = model.codec.decode_codes(codes, 32_000)
+    assert len(audio) == 32_000 and np.isfinite(audio).all() and np.abs(audio).max() > 0.01
+
+
 # -- errors --------------------------------------------------------------------------------
 
 def test_a_missing_model_names_it(tmp_path):
