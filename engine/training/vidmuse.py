@@ -58,7 +58,7 @@ CONFIGS = {
     "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, lr=1e-3, warmup_steps=2, save_every=3, log_every=1),
     "cpu": TrainConfig("cpu", "cpu", steps=20_000, batch_size=8, lr=3e-4, warmup_steps=500),
     # the shipped weights: ~9 s a step on one thread of the shared 2-core machine, so a few hundred steps
-    "cpu-hour": TrainConfig("cpu-hour", "cpu-hour", steps=450, batch_size=8, lr=1e-3, warmup_steps=30,
+    "cpu-hour": TrainConfig("cpu-hour", "cpu-hour", steps=310, batch_size=8, lr=1e-3, warmup_steps=30,
                             min_lr_ratio=0.1, save_every=25, log_every=25),
     # the reference fine-tunes MusicGen-small at 3.5e-5 with 4000 warm-up steps; from scratch needs more
     "small": TrainConfig("small", "small", steps=200_000, batch_size=32, lr=1e-4, warmup_steps=4000),
