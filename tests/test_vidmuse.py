@@ -265,7 +265,8 @@ def test_cli_score_family_vidmuse_writes_the_mix(cli, clip, tiny_model, tmp_path
 
 def test_cli_score_family_vidmuse_without_a_model_exits_2_naming_it(cli, clip, tmp_path):
     env = dict(os.environ, CUESMITH_MODELS=str(tmp_path / "empty"), XDG_DATA_HOME=str(tmp_path / "data"))
-    done = subprocess.run([cli, "score", str(clip), "--family", "vidmuse", "--out", str(tmp_path / "out")],
+    done = subprocess.run([cli, "score", str(clip), "--family", "vidmuse", "--models", str(tmp_path / "nowhere"),
+                           "--out", str(tmp_path / "out")],  # models/vidmuse ships: name a folder that is not there
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "model vidmuse is missing" in done.stderr, done.stderr
