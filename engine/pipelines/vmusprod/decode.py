@@ -16,10 +16,15 @@ samples a type, then that type's fields, under the plan's constraints:
   nets choose the notes); a bar the plan marks melodic has a melody note;
 - cuts: the chord and accompaniment stages have an onset on every locked cut
   (a chord, and a bass note on the chord's root), so a cut is heard;
-- range: every note within MIDI `PITCH_RANGE`; in the last bar the melody and
-  the accompaniment together have no more onsets than the plan's density asks
-  for (`LAST_BAR_SHARE`; an onset may still be a chord), so the close does not
-  run on in 16ths;
+- range: every note within MIDI `PITCH_RANGE`; the melody one note per onset;
+  the accompaniment at most `ABOVE_MELODY` semitones above the melody (the
+  note sounding at its onset, in a rest the last one heard), so the melody is
+  heard on top;
+- the last bar: the melody and the accompaniment together have no more onsets
+  than the plan's density asks for (`LAST_BAR_SHARE`; an onset may still be a
+  chord), none after the start of its last beat, and the chord stage strikes
+  its cadence chord once (`LAST_BAR_CHORDS`), so the close lands instead of
+  running on in 16ths;
 - chord stage: a section-start bar opens with a chord on its downbeat that
   differs from the chord before it (chords change at section boundaries);
 - key: chords stay within the plan's key (every chord tone in the scale;
@@ -72,10 +77,12 @@ from ...runtime.sessions import open_session, session_provider
 EVENT_TYPE = {"chord": TokenType.CHORD, "melody": TokenType.NOTE, "accompaniment": TokenType.NOTE}
 MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
 # Notes sounding together at one onset, at most: the 99.9th percentile in POP909 001-700 (every 7th song:
-# melody 2, piano 6). Without it the last onset of a piece, which cannot move on to a new bar, stacked up
+# piano 6). Without it the last onset of a piece, which cannot move on to a new bar, stacked up
 # to ~15 rising notes (up to C9) before the nets chose EOS. (Making EOS as likely as BAR in the last bar
 # stopped the pile but left 5 of 8 four-bar melodies empty and the mode flips at 15 of 20: not kept.)
-MAX_NOTES_PER_ONSET = {"melody": 2, "accompaniment": 6}
+# The melody is one line: 0.09% of POP909's melody onsets hold two notes (a second apart at the median);
+# the melody net's cues had 2.2%, the upper note 7-21 semitones higher, often on the last onset.
+MAX_NOTES_PER_ONSET = {"melody": 1, "accompaniment": 6}
 # Where a note must be a tone of the chord sounding at its onset: on the beats (passing and neighbour tones
 # between them), for the melody and the accompaniment alike.
 CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "beats"}
@@ -89,7 +96,18 @@ DECODER_THREADS = 1
 # memory bounded (a 10-minute cue's 3000-token source took ~600 MB at once).
 ENCODER_WINDOW = 768
 PITCH_RANGE = (28, 96)  # lowest and highest MIDI note any stage may write
+# The accompaniment keeps under the melody: a note may lie at most this many semitones above the melody note
+# sounding at its onset, or in a rest the last one heard (POP909 001-700, every 7th song: 11.5% of
+# accompaniment notes start above the sounding melody note, 4.8% more than 7 above; the nets' cues had 21%
+# and 9%, the melody was the top voice in 55% of its 16ths against POP909's 74%, and the last onset of a cue,
+# after the melody's last note, stacked up to MIDI 96).
+ABOVE_MELODY = {"accompaniment": 7}
 LAST_BAR_SHARE = {"melody": 1 / 3, "accompaniment": 2 / 3}  # of the plan's onsets in the last bar
+# ... and none after the start of its last beat (cuts aside): in POP909 001-700 the last onset of a song falls
+# at or before it in 90% of songs (median: beat 2); the nets ran 16ths into the last two 16ths of every cue.
+# The chord stage's last bar holds its cadence chord, struck once (cuts aside): one chord in POP909's last
+# bars (median and 90th percentile, 001-700); the net re-struck it on the last 16ths of the cue.
+LAST_BAR_CHORDS = 1
 
 
 @dataclass(frozen=True)
@@ -266,7 +284,7 @@ def allowed_types(stage: str, row: RowState, plan: BarPlan) -> list[int]:
         return [TokenType.POSITION]
     full = row.in_bar >= MAX_PER_BAR[stage] - 2
     pattern, pending = _pattern(row, plan, stage), _pending(row, plan, stage)
-    room = row.position < plan.sixteenths[row.bars - 1] and not full and not _over_budget(row, plan, stage)
+    room = row.position < _last_free_position(row, plan) and not full and not _over_budget(row, plan, stage)
     if pattern is not None:
         room = bool(pending)
     must_go_on = bool(pending) or (stage == "melody" and row.notes_in_bar == 0 and plan.melodic is not None
@@ -305,11 +323,26 @@ def _pending(row: RowState, plan: BarPlan, stage: str) -> list[int]:
     return [p for p in due if p > row.position]
 
 
+def _last_free_position(row: RowState, plan: BarPlan) -> int:
+    """The last POSITION a free onset may take in the current bar: its last 16th; in the plan's last bar the
+    start of its last beat (LAST_BAR_SHARE's note)."""
+    bar = row.bars - 1
+    if row.bars != plan.n_bars:
+        return int(plan.sixteenths[bar])
+    return int(plan.sixteenths[bar]) - 16 // VOCAB.meters[int(plan.meter[bar]) - 1][1] + 1
+
+
 def _over_budget(row: RowState, plan: BarPlan, stage: str) -> bool:
-    """The last bar: the stage has its share of the onsets the plan asks for there (each may be a chord)."""
-    if plan.notes is None or row.bars != plan.n_bars or stage not in LAST_BAR_SHARE:
+    """The last bar: the stage has its share of the onsets the plan asks for there (each may be a chord);
+    the chord stage its LAST_BAR_CHORDS."""
+    if row.bars != plan.n_bars:
         return False
-    return len(row.onsets.get(row.bars - 1, ())) >= max(1, round(LAST_BAR_SHARE[stage] * float(plan.notes[-1])))
+    written = len(row.onsets.get(row.bars - 1, ()))
+    if stage == "chord":
+        return written >= LAST_BAR_CHORDS
+    if plan.notes is None or stage not in LAST_BAR_SHARE:
+        return False
+    return written >= max(1, round(LAST_BAR_SHARE[stage] * float(plan.notes[-1])))
 
 
 def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: np.ndarray,
@@ -349,6 +382,9 @@ def _higher_pitches(row: RowState, plan: BarPlan, stage: str) -> np.ndarray:
     allowed[max(row.last_pitch + 2, PITCH_RANGE[0] + 1):PITCH_RANGE[1] + 2] = True
     if plan.key_pitches is not None:
         allowed &= plan.key_pitches
+    ceiling = _melody_ceiling(row, stage)
+    if ceiling is not None and (allowed[:ceiling + 2].any() or row.last_pitch >= 0):
+        allowed[ceiling + 2:] = False  # (PITCH field = 1 + MIDI pitch)
     chord = _chord_tones_here(row, plan, stage)
     if chord is not None and ((allowed & chord).any() or row.last_pitch >= 0):
         allowed &= chord  # (an onset's first note must exist: the key alone if no chord tone is left)
@@ -375,12 +411,21 @@ def _chord_tones_here(row: RowState, plan: BarPlan, stage: str) -> Optional[np.n
     return allowed
 
 
+def _melody_ceiling(row: RowState, stage: str) -> Optional[int]:
+    """The highest MIDI pitch the stage may write at this onset: ABOVE_MELODY over the melody (`melody_grid`)."""
+    if stage not in ABOVE_MELODY or row.harmony is None or row.bars == 0 or row.position == 0:
+        return None
+    melody = int(row.harmony.melody[row.bars - 1, row.position - 1])
+    return melody + ABOVE_MELODY[stage] if melody >= 0 else None
+
+
 @dataclass(frozen=True)
 class Harmony:
-    """The chords of a chord (or chord+melody) token sequence on the 16th grid of the plan's bars."""
+    """The chords (and melody) of a chord or chord+melody token sequence on the 16th grid of the plan's bars."""
 
     tones: np.ndarray  # (n_bars, 16ths, 12) bool: pitch classes of the chord sounding at each 16th
     onset_roots: np.ndarray  # (n_bars, 16ths) int: root pitch class of a chord starting there, else -1
+    melody: np.ndarray  # (n_bars, 16ths) int: `melody_grid`
 
 
 def harmony(tokens: np.ndarray, plan: BarPlan) -> Harmony:
@@ -401,7 +446,29 @@ def harmony(tokens: np.ndarray, plan: BarPlan) -> Harmony:
             tones[bar, position - 1:] = False
             tones[bar, position - 1:, [(root + t) % 12 for t in CHORD_TONES[QUALITIES[row[QUALITY] - 1]]]] = True
             roots[bar, position - 1] = root
-    return Harmony(tones, roots)
+    return Harmony(tones, roots, melody_grid(tokens, plan))
+
+
+def melody_grid(tokens: np.ndarray, plan: BarPlan) -> np.ndarray:
+    """(n_bars, 16ths) int: the highest pitch of `tokens`' notes (the melody) sounding at each 16th of the
+    plan's bars, in a rest the last one heard; -1 before the first note (and without notes)."""
+    bar_starts = np.concatenate([[0], np.cumsum(plan.sixteenths)])
+    line = np.full(int(bar_starts[-1]), -1, dtype=np.int64)
+    bar, position = -1, 0
+    for row in tokens:
+        if row[TYPE] == TokenType.BAR:
+            bar, position = bar + 1, 1
+        elif row[TYPE] == TokenType.POSITION:
+            position = int(row[POSITION])
+        elif row[TYPE] == TokenType.NOTE and 0 <= bar < plan.n_bars:
+            sounding = line[bar_starts[bar] + position - 1:bar_starts[bar] + position - 1 + int(row[DURATION])]
+            np.maximum(sounding, int(row[PITCH]) - 1, out=sounding)
+    heard = np.maximum.accumulate(np.where(line >= 0, np.arange(len(line)), -1))  # the latest 16th with a note
+    line = np.where(heard >= 0, line[np.maximum(heard, 0)], -1)
+    grid = np.full((plan.n_bars, int(plan.sixteenths.max())), -1, dtype=np.int64)
+    for bar in range(plan.n_bars):
+        grid[bar, :plan.sixteenths[bar]] = line[bar_starts[bar]:bar_starts[bar + 1]]
+    return grid
 
 
 def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> int:
@@ -410,7 +477,7 @@ def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> in
     pending = _pending(row, plan, runner.stage)
     if _pattern(row, plan, runner.stage) is not None:
         return pending[0]
-    last = pending[0] if pending else int(plan.sixteenths[row.bars - 1])  # never past a cut
+    last = pending[0] if pending else _last_free_position(row, plan)  # never past a cut
     return _draw(runner, logits, POSITION, range(row.position + 1, last + 1), rng, sampling)
 
 
