@@ -27,7 +27,7 @@ TEMPO = 96.0  # fixed, so a clip's length sets its bars: 2.5 s a bar in 4/4
 PER_BAR_BARS = (15, 60, 300)
 RSS_SECONDS = (30, 120, 600)
 ROUNDS = 2  # interleaved repeats; a row keeps its least CPU time
-LONG_SECONDS, LONG_PIECE = 600, 30  # the 10-minute clip: a 30 s 1080p piece joined 20 times
+LONG_SECONDS, LONG_PIECE, LONG_SIZE = 600, 30, (1920, 1080)  # the 10-minute clip: a 30 s 1080p piece joined 20 times
 
 
 def clip(path: Path, seconds: float, size: tuple[int, int], fps: int) -> Path:
@@ -164,7 +164,7 @@ def ten_minutes(tmp: Path) -> list[str]:
 
     from cuesmith.engine.api import Engine
 
-    piece = clip(tmp / "piece1080.mp4", LONG_PIECE, (1920, 1080), 30)
+    piece = clip(tmp / "piece1080.mp4", LONG_PIECE, LONG_SIZE, 30)
     video = joined(tmp / "long1080.mp4", piece, LONG_SECONDS // LONG_PIECE)
     detectors = {"cuesmith analyze (cuts, fades, motion, colour)": run_cuesmith,
                  "PySceneDetect content (pyav)": lambda path: run_scenedetect(path, "content")}
@@ -177,7 +177,7 @@ def ten_minutes(tmp: Path) -> list[str]:
             if name not in best or cpu < best[name][1]:
                 best[name] = (len(cuts), cpu, wall, load())
     _, base_cpu, base_wall, _ = best["PySceneDetect content (pyav)"]
-    lines = [f"| {LONG_SECONDS // 60} min 1920×1080 30 fps | cuts found | CPU s | wall s | throughput vs "
+    lines = [f"| {LONG_SECONDS // 60} min {LONG_SIZE[0]}×{LONG_SIZE[1]} 30 fps | cuts found | CPU s | wall s | throughput vs "
              "PySceneDetect (CPU) | (wall) | load |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, (cuts, cpu, wall, avg) in best.items():
         lines.append(f"| {name} | {cuts} | {cpu:.1f} | {wall:.1f} | {base_cpu / cpu:.2f}× | {base_wall / wall:.2f}× "
@@ -188,7 +188,7 @@ def ten_minutes(tmp: Path) -> list[str]:
     n, wall, cpu, generate, avg = min((warm_score(engine, request) for _ in range(ROUNDS)), key=lambda r: r[2])
     run = scored(video, tmp / "cold-long")
     steps = ", ".join(f"{k} {v:.1f}" for k, v in run["timings"].items())
-    return lines + ["", "| 10 min 1080p | bars | wall s | CPU s | generate s | peak RSS MiB | load |",
+    return lines + ["", f"| {LONG_SECONDS // 60} min {LONG_SIZE[1]}p | bars | wall s | CPU s | generate s | peak RSS MiB | load |",
                     "| --- | --- | --- | --- | --- | --- | --- |",
                     f"| warm score, MIDI only | {n} | {wall:.2f} | {cpu:.2f} | {generate:.2f} | | {avg} |",
                     f"| cold `cuesmith score`, with stems | | {run['wall']:.1f} | {run['cpu']:.1f} | "
