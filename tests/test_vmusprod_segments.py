@@ -14,8 +14,6 @@ from cuesmith.engine.pipelines.vmusprod.segments import SegmentConfig
 
 from vmusprod_helpers import make_plan, shipped_model
 
-pytestmark = pytest.mark.slow
-
 ONE_PASS = SegmentConfig(slots=10 ** 6, memory_bars=10 ** 6)
 TINY = SegmentConfig(slots=40, overlap_bars=1, memory_bars=3)  # a 24-bar cue crosses several boundaries
 
@@ -33,6 +31,7 @@ def generate(model, plan, config, seed=3, variations=3):
         model.segments = SegmentConfig()
 
 
+@pytest.mark.slow
 def test_cutting_the_memory_to_the_bar_window_changes_no_token(model):
     """The memory a row is not allowed to see added exactly 0: the cut changes logits only by rounding."""
     plan = make_plan(n_bars=16, sections=(0, 8))
@@ -43,6 +42,7 @@ def test_cutting_the_memory_to_the_bar_window_changes_no_token(model):
             assert np.array_equal(a, b), stage
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["major", "minor"])
 def test_segment_wise_music_is_one_pass_music_in_structure(model, monkeypatch, mode):
     plan = make_plan(n_bars=24, mode=mode, sections=(0, 8, 16))
@@ -105,3 +105,18 @@ def assert_nothing_written_twice(tokens: np.ndarray) -> None:
 
 def notes_per_bar(songs, n_bars):
     return np.mean([sum(len(p.notes) for p in s.parts if p.name != "chords") / n_bars for s in songs])
+
+
+class FakeRunner:
+    bar_window = 1
+
+
+def test_each_row_keeps_the_memory_of_its_bar_window_and_the_first_token():
+    bars = np.array([[0, 0, 1, 1, 2, 3, 4, 5, 5, 6], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
+    cross = {"cross_k_0": np.arange(2 * 3 * 10 * 2, dtype=np.float32).reshape(2, 3, 10, 2)}
+    segment = segments.Segments(FakeRunner(), None, cross, bars, SegmentConfig(memory_bars=2))
+    segment._cut_memory(np.array([4, 1]), np.array([4, 1]))  # row 0 serves queries of bars 4-5, row 1 of 1-2
+    kept = [[0, 5, 6, 7, 8, 9], [0, 1, 2, 3]]  # bars 3..6 (and token 0); bars 0..3
+    assert segment.memory_bar.tolist() == [[0, 3, 4, 5, 5, 6], [0, 1, 2, 3, -1, -1]]
+    for row, index in enumerate(kept):
+        assert np.array_equal(segment.cross["cross_k_0"][row, :, :len(index)], cross["cross_k_0"][row][:, index])
