@@ -248,28 +248,49 @@ def role_errors(folder: Path, graphs: dict[str, str], audio: Sequence[np.ndarray
     return errors
 
 
-def add_int8(folder: Path, verify_audio: Sequence[np.ndarray], op_types: tuple[str, ...] = ("MatMul",)) -> dict:
-    """Quantise each of INT8_ROLES; keep a graph only if its error grows by at most INT8_TOLERANCE."""
+def add_int8(folder: Path, verify_audio: Sequence[np.ndarray],
+             op_type_choices: Sequence[tuple[str, ...]] = (("MatMul", "Conv"), ("MatMul",))) -> dict:
+    """Quantise each of INT8_ROLES, trying each op-type set in turn (most quantised first); ship the first
+    whose error grows by at most INT8_TOLERANCE, then check the shipped ones together and drop the
+    worst while that fails."""
     manifest = json.loads((folder / "manifest.json").read_text())
     files = manifest["stages"]["codec"]["files"]
+    for role in INT8_ROLES:
+        manifest["files"].pop(files.pop(f"{role}_int8", ""), None)
     fp32 = {role: files[role] for role in ("encoder", "dequantize", "decoder", "vocoder") if role in files}
     base = role_errors(folder, fp32, verify_audio)
-    report = {"tolerance": INT8_TOLERANCE, "op_types": list(op_types), "fp32": base, "excerpts": len(verify_audio)}
+    report: dict = {"tolerance": INT8_TOLERANCE, "fp32": base, "excerpts": len(verify_audio)}
+    shipped: dict[str, float] = {}  # role -> relative growth of its error
     for role in [r for r in INT8_ROLES if r in fp32]:
-        target = folder / int8_name(role)
-        quantize_int8(folder / fp32[role], target, op_types)
-        errors = role_errors(folder, {**fp32, role: target.name}, verify_audio)
         measure = "audio_mel_l1" if role == "vocoder" else "logmel_l1"
-        holds = errors[measure] <= base[measure] * (1 + INT8_TOLERANCE)
-        report[role] = {**errors, "shipped": holds, "bytes": target.stat().st_size,
-                        "fp32_bytes": (folder / fp32[role]).stat().st_size}
-        files.pop(f"{role}_int8", None)
-        manifest["files"].pop(target.name, None)
-        if holds:
-            files[f"{role}_int8"] = target.name
-            manifest["files"][target.name] = {"sha256": sha256(target), "bytes": target.stat().st_size}
-        else:
+        target = folder / int8_name(role)
+        report[role] = {"tried": []}
+        for op_types in op_type_choices:
+            quantize_int8(folder / fp32[role], target, tuple(op_types))
+            errors = role_errors(folder, {**fp32, role: target.name}, verify_audio)
+            growth = errors[measure] / base[measure] - 1
+            report[role]["tried"].append({"op_types": list(op_types), **errors, "bytes": target.stat().st_size})
+            if growth <= INT8_TOLERANCE:
+                shipped[role] = growth
+                report[role].update(op_types=list(op_types), bytes=target.stat().st_size)
+                break
+        report[role]["fp32_bytes"] = (folder / fp32[role]).stat().st_size
+        if role not in shipped:
             target.unlink()
+    while shipped:
+        together = role_errors(folder, {**fp32, **{r: int8_name(r) for r in shipped}}, verify_audio)
+        report["together"] = {"roles": sorted(shipped), **together}
+        if all(together[m] <= base[m] * (1 + INT8_TOLERANCE) for m in base):
+            break
+        worst = max(shipped, key=shipped.get)
+        del shipped[worst]
+        (folder / int8_name(worst)).unlink()
+    for role in [r for r in INT8_ROLES if r in fp32]:
+        report[role]["shipped"] = role in shipped
+        if role in shipped:
+            name = int8_name(role)
+            files[f"{role}_int8"] = name
+            manifest["files"][name] = {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size}
     manifest["int8"] = report
     write_json_atomic(folder / "manifest.json", manifest)
     return manifest

@@ -50,9 +50,7 @@ class Codec:
         self.codebooks, self.codebook_size = net["codebooks"], net["codebook_size"]
         interface = model.manifest["interface"]
         self.context = int(interface["decoder_context_tokens"])
-        shipped = model.manifest["stages"]["codec"]["files"]
-        self.graphs = {role: f"{role}_int8" if int8 and f"{role}_int8" in shipped else role
-                       for role in ("encoder", "dequantize", "decoder")}
+        self.graphs = {role: self.graph_role(role, int8) for role in ("encoder", "dequantize", "decoder")}
         self.sessions = {role: open_session(model.file("codec", graph), threads) for role, graph in self.graphs.items()}
         self.vocoder = self.open_vocoder(vocoder or interface.get("vocoder", GRIFFIN_LIM), int8, threads)
 
@@ -66,10 +64,13 @@ class Codec:
             return GriffinLim(self.sample_rate, self.n_fft, self.hop)
         if name != LEARNED:
             raise CuesmithError(f"unknown vocoder {name!r}: {GRIFFIN_LIM} or {LEARNED}")
-        role = "vocoder_int8" if int8 and "vocoder_int8" in self.model.manifest["stages"]["codec"]["files"] else "vocoder"
-        self.graphs["vocoder"] = role
+        self.graphs["vocoder"] = self.graph_role("vocoder", int8)
         context = int(self.model.manifest["interface"]["vocoder_context_frames"])
-        return LearnedVocoder(self.model.file("codec", role), self.hop, context, threads)
+        return LearnedVocoder(self.model.file("codec", self.graphs["vocoder"]), self.hop, context, threads)
+
+    def graph_role(self, role: str, int8: bool) -> str:
+        """`role`'s int8 graph if asked for and shipped, else its fp32 one."""
+        return f"{role}_int8" if int8 and f"{role}_int8" in self.model.manifest["stages"]["codec"]["files"] else role
 
     @property
     def special_id(self) -> int:

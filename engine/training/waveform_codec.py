@@ -11,8 +11,8 @@ with TF32 matmuls; the whole training set sits in host memory and windows of `se
 are drawn at random. `<out>/last.pt` (both nets, both optimisers, step, random states, history)
 is written every `save_every` steps and when `--max-minutes` runs out.
 
-Measured on this repository's 2-core CPU: one step of the "gpu" config (batch 32 x 1 s) takes
-minutes; the reference schedule (~400k steps x batch 64) is out of reach without a GPU.
+Measured here: one step of the "gpu" config (batch 32 x 1 s, before the discriminator joins) took
+128 s on one thread of the shared 2-core CPU (load ~10): its 200k steps need the GPU.
 """
 from __future__ import annotations
 
