@@ -36,6 +36,7 @@ FILES = {"encoder": "encoder.onnx", "dequantize": "dequantize.onnx", "decoder": 
 VOCODER_FILE = "vocoder.onnx"
 INT8_ROLES = ("encoder", "decoder", "vocoder")  # dequantize is a table look-up: nothing to quantise
 INT8_TOLERANCE = 0.02  # an int8 graph ships if its error against the original grows by at most 2 %
+INT8_SLOWER = 1.1  # ... and it runs at most this much slower than fp32 (ConvInteger is slow on some CPUs)
 
 
 class EncoderGraph(nn.Module):
@@ -216,9 +217,10 @@ def int8_name(role: str) -> str:
     return f"{role}.int8.onnx"
 
 
-def role_errors(folder: Path, graphs: dict[str, str], audio: Sequence[np.ndarray]) -> dict[str, float]:
+def role_errors(folder: Path, graphs: dict[str, str], audio: Sequence[np.ndarray]) -> dict:
     """Errors against the original on `audio` with `graphs` (role -> file): log-mel L1 of the codec's
-    tokens path ("logmel_l1") and, with a vocoder, multi-resolution log-mel L1 of its audio ("audio_mel_l1")."""
+    tokens path ("logmel_l1") and, with a vocoder, multi-resolution log-mel L1 of its audio ("audio_mel_l1");
+    and the seconds each graph ran (one thread)."""
     from cuesmith.engine.codec.vocoder import istft
     from cuesmith.engine.runtime.sessions import open_session
 
@@ -228,38 +230,46 @@ def role_errors(folder: Path, graphs: dict[str, str], audio: Sequence[np.ndarray
     config = CodecConfig(**net)
     frontend, mel_loss = MelFrontend(config), MultiResolutionMelLoss(config.sample_rate)
     sessions = {role: open_session(folder / name, threads=1) for role, name in graphs.items()}
+    seconds = dict.fromkeys(sessions, 0.0)
+
+    def run(role: str, feeds: dict) -> list:
+        started = time.perf_counter()
+        out = sessions[role].run(None, feeds)
+        seconds[role] += time.perf_counter() - started
+        return out
+
     logmel_l1, audio_l1 = [], []
     for samples in audio:
         x = pad_to_tokens(samples, config)[None]
-        _, codes = sessions["encoder"].run(None, {"audio": x})
-        latent = sessions["dequantize"].run(None, {"codes": codes})[0]
-        logmel = sessions["decoder"].run(None, {"latent": latent})[0]
+        _, codes = run("encoder", {"audio": x})
+        latent = run("dequantize", {"codes": codes})[0]
+        logmel = run("decoder", {"latent": latent})[0]
         with torch.no_grad():
             true = frontend(torch.from_numpy(x))
         logmel_l1.append(float((torch.from_numpy(logmel) - true).abs().mean()))
         if "vocoder" in sessions:
-            real, imag = sessions["vocoder"].run(None, {"logmel": logmel})
+            real, imag = run("vocoder", {"logmel": logmel})
             produced = torch.from_numpy(istft(real[0], imag[0], config.hop))[None]
             with torch.no_grad():
                 audio_l1.append(float(mel_loss(produced, torch.from_numpy(x))))
-    errors = {"logmel_l1": float(np.mean(logmel_l1))}
+    errors: dict = {"logmel_l1": float(np.mean(logmel_l1))}
     if audio_l1:
         errors["audio_mel_l1"] = float(np.mean(audio_l1))
-    return errors
+    return {**errors, "seconds": {role: round(t, 3) for role, t in seconds.items()}}
 
 
 def add_int8(folder: Path, verify_audio: Sequence[np.ndarray],
              op_type_choices: Sequence[tuple[str, ...]] = (("MatMul", "Conv"), ("MatMul",))) -> dict:
     """Quantise each of INT8_ROLES, trying each op-type set in turn (most quantised first); ship the first
-    whose error grows by at most INT8_TOLERANCE, then check the shipped ones together and drop the
-    worst while that fails."""
+    whose error grows by at most INT8_TOLERANCE and that runs at most INT8_SLOWER times fp32's time,
+    then check the shipped ones together and drop the worst while that fails."""
     manifest = json.loads((folder / "manifest.json").read_text())
     files = manifest["stages"]["codec"]["files"]
     for role in INT8_ROLES:
         manifest["files"].pop(files.pop(f"{role}_int8", ""), None)
     fp32 = {role: files[role] for role in ("encoder", "dequantize", "decoder", "vocoder") if role in files}
     base = role_errors(folder, fp32, verify_audio)
-    report: dict = {"tolerance": INT8_TOLERANCE, "fp32": base, "excerpts": len(verify_audio)}
+    report: dict = {"tolerance": INT8_TOLERANCE, "slower": INT8_SLOWER, "fp32": base, "excerpts": len(verify_audio)}
     shipped: dict[str, float] = {}  # role -> relative growth of its error
     for role in [r for r in INT8_ROLES if r in fp32]:
         measure = "audio_mel_l1" if role == "vocoder" else "logmel_l1"
@@ -270,7 +280,7 @@ def add_int8(folder: Path, verify_audio: Sequence[np.ndarray],
             errors = role_errors(folder, {**fp32, role: target.name}, verify_audio)
             growth = errors[measure] / base[measure] - 1
             report[role]["tried"].append({"op_types": list(op_types), **errors, "bytes": target.stat().st_size})
-            if growth <= INT8_TOLERANCE:
+            if growth <= INT8_TOLERANCE and errors["seconds"][role] <= INT8_SLOWER * base["seconds"][role]:
                 shipped[role] = growth
                 report[role].update(op_types=list(op_types), bytes=target.stat().st_size)
                 break
@@ -280,7 +290,7 @@ def add_int8(folder: Path, verify_audio: Sequence[np.ndarray],
     while shipped:
         together = role_errors(folder, {**fp32, **{r: int8_name(r) for r in shipped}}, verify_audio)
         report["together"] = {"roles": sorted(shipped), **together}
-        if all(together[m] <= base[m] * (1 + INT8_TOLERANCE) for m in base):
+        if all(together[m] <= base[m] * (1 + INT8_TOLERANCE) for m in base if m != "seconds"):
             break
         worst = max(shipped, key=shipped.get)
         del shipped[worst]
