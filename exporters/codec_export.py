@@ -203,8 +203,12 @@ def add_vocoder(folder: Path, checkpoint: Path, verify_audio: Sequence[np.ndarra
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["stages"]["codec"]["files"]["vocoder"] = VOCODER_FILE
     manifest["interface"]["vocoder_context_frames"] = vocoder.context + 2  # + the iSTFT's reach (n_fft = 4 hops)
+    metrics_path = checkpoint.parent / "metrics.json"  # written by the training run at its end
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     manifest["vocoder"] = {"net_config": vocoder.config.to_dict(), "train_config": state["train_config"],
                            "steps": state["step"], "history": state["history"][-10:],
+                           **{k: metrics[k] for k in ("validation_mel_l1", "train_excerpts", "valid_excerpts",
+                                                      "command") if k in metrics},
                            "verification": verify_vocoder(vocoder, path, codec_logmels(folder, verify_audio))}
     manifest["files"][VOCODER_FILE] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     write_json_atomic(folder / "manifest.json", manifest)

@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -224,6 +225,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     metrics = {"step": state["step"], "validation_mel_l1": evaluate(net, valid_examples,
                                                                     MultiResolutionMelLoss(net_config.sample_rate)),
                "train_excerpts": len(train_examples), "valid_excerpts": len(valid_examples),
+               "command": "python -m cuesmith.engine.training.vocoder " + " ".join(argv or sys.argv[1:]),
                "history": state["history"], "train_config": state["train_config"]}
     print(json.dumps(metrics["validation_mel_l1"]), flush=True)
     from ..files import write_json_atomic
