@@ -68,6 +68,7 @@ from ...music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITI
 from ...runtime.context import step_context
 from ...runtime.sampling import Sampling, sample
 from ...runtime.sessions import open_session, session_provider
+from .segments import SegmentConfig, Segments
 
 EVENT_TYPE = {"chord": TokenType.CHORD, "melody": TokenType.NOTE, "accompaniment": TokenType.NOTE}
 MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
@@ -132,6 +133,7 @@ class StageRunner:
         self.n_layers, self.n_heads = net_config["n_layers"], net_config["n_heads"]
         self.head_dim = net_config["d_model"] // net_config["n_heads"]
         self.d_video = net_config.get("d_video", 16)
+        self.bar_window = net_config.get("bar_window", 1)  # decoder bar b sees source bars b-w..b+w; -1: all
         self.field_sizes = tuple(net_config["field_sizes"])
         self.offsets = np.cumsum((0,) + self.field_sizes[1:])
 
@@ -160,6 +162,14 @@ class StageRunner:
         cross = self.encoder.run(None, {"source": tokens, "source_context": context[..., :self.source_width],
                                         "source_bar": bars})
         return dict(zip(self.cross_names, cross)), bars
+
+    def step(self, token: np.ndarray, context: np.ndarray, cache: dict, cross: dict, memory_bar: np.ndarray):
+        """One decoder step for the batch's (batch, N_FIELDS) tokens: type logits, field logits, the cache
+        with the token added."""
+        feeds = {"token": token[:, None], "context": context[:, None, :self.context_width],
+                 "memory_bar": memory_bar, **cache, **cross}
+        type_logits, field_logits, *present = self.decoder.run(None, feeds)
+        return type_logits, field_logits, dict(zip(self.cache_names, present))
 
     def empty_cache(self, batch: int) -> dict[str, np.ndarray]:
         """One masked slot per cache (see EventTransformer.step)."""
@@ -214,9 +224,11 @@ class RowState:
 
 def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Generator, sampling: Sampling,
              source: Optional[list[np.ndarray]] = None, source_context: Optional[list[np.ndarray]] = None,
-             max_tokens: Optional[int] = None) -> list[np.ndarray]:
-    """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`."""
+             max_tokens: Optional[int] = None, segments: SegmentConfig = SegmentConfig()) -> list[np.ndarray]:
+    """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`, decoded in segments of a
+    bounded cache and memory (segments.py)."""
     cross, memory_bar = runner.memory(batch, source, source_context)
+    segment = Segments(runner, plan, cross, memory_bar, segments)
     cache = runner.empty_cache(batch)
     rows = [RowState() for _ in range(batch)]
     if source is not None and runner.stage in CHORD_TONE_POSITIONS:
@@ -229,11 +241,10 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
     limit = max_tokens or plan.n_bars * MAX_PER_BAR[runner.stage] + 2
     for row in rows:
         row.tokens.append(bos)
+    segment.record(token, context)
     for _ in range(limit):
-        feeds = {"token": token[:, None], "context": context[:, None, :runner.context_width],
-                 "memory_bar": memory_bar, **cache, **cross}
-        type_logits, field_logits, *present = runner.decoder.run(None, feeds)
-        cache = dict(zip(runner.cache_names, present))
+        cache = segment.bound(cache, rows)
+        type_logits, field_logits, cache = runner.step(token, context, cache, segment.cross, segment.memory_bar)
         for b, row in enumerate(rows):
             if row.done:
                 continue
@@ -242,6 +253,7 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
             mark_section_starts(row, plan, runner.stage)
             context[b] = _context(int(token[b, TYPE]), token[b], row, plan)
             row.tokens.append(token[b].copy())
+        segment.record(token, context)
         if all(row.done for row in rows):
             break
     return [_finished(row) for row in rows]

@@ -28,6 +28,7 @@ from ...runtime.context import context_rows
 from ...runtime.sampling import Sampling
 from ...runtime.store import ModelFolder, find_model
 from .decode import BarPlan, StageRunner, generate
+from .segments import SegmentConfig
 
 FAMILY = "vmusprod"
 STAGES = ("chord", "melody", "accompaniment")
@@ -61,6 +62,7 @@ class VMusProd:
         self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
         self.graphs = {s: [p.name for p in paths[s]] for s in STAGES}
         self.sampling = stage_sampling(self.model.manifest)  # per stage; a request's given values override
+        self.segments = SegmentConfig()  # the decoder's cache and memory per segment (segments.py)
 
 
     @property
@@ -101,7 +103,7 @@ class VMusProd:
         report(progress, f"generate {stage}", 0.0)
         began = time.perf_counter()
         context = None if source is None else [context_rows(s, bars.controls, bars.n_bars) for s in source]
-        tokens = generate(self.runners[stage], bars, batch, rng, sampling, source, context)
+        tokens = generate(self.runners[stage], bars, batch, rng, sampling, source, context, segments=self.segments)
         out.tokens[stage] = tokens
         out.providers[stage] = self.runners[stage].provider
         out.timings[stage] = round(time.perf_counter() - began, 4)
