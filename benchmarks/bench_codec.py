@@ -4,7 +4,11 @@ Audio: the first `EXCERPTS` validation excerpts of the corpus (POP909 701-800,
 32 kHz mono, rendered by `python -m cuesmith.engine.corpus build`; rendered
 here if missing). Systems, same run, same audio:
 - codec tokens: the shipped model (models/codec) through ONNX Runtime, 4 x 11 bits
-  at 50 Hz = 2.2 kbps, Griffin-Lim vocoder;
+  at 50 Hz = 2.2 kbps, with each vocoder: Griffin-Lim (32 iterations) and, if
+  shipped, the learned Vocos-like one (engine/nets/vocoder.py); and with the int8
+  graphs the manifest ships (if any), learned vocoder where shipped;
+- original log-mel: the true log-mel of the audio (no codec) through each vocoder:
+  what the vocoder alone costs;
 - codec latent: the continuous latent (128 floats at 50 Hz, not a bitrate) decoded
   the same way: what quantisation costs;
 - k-means mel baseline: residual k-means straight on the normalised stacked log-mel,
@@ -15,7 +19,9 @@ here if missing). Systems, same run, same audio:
 Measures, against the original: multi-resolution log-mel distance (mean |log10 mel
 difference| over FFT sizes 512/1024/2048, 64 bands; lower is better) and chroma
 agreement (mean cosine of chroma_stft frames; higher is better). Speed: encode
-and decode in multiples of real time, 32 kHz audio, this machine's load.
+and decode in multiples of real time, 32 kHz audio, this machine's load, per
+vocoder and for int8. Figure: benchmarks/figures/codec-vocoders.png, log-mel
+spectrograms of 6 s of one excerpt: original, Griffin-Lim, learned vocoder.
 The corpus build rate is in bench_corpus.py.
 """
 from __future__ import annotations
@@ -32,6 +38,7 @@ RATE = 32_000
 OPUS_ASKED_KBPS = (2.2, 6.0, 12.0)  # 2.2 is under libopus's floor: it sends ~5.6
 RESOLUTIONS = (512, 1024, 2048)
 ROOT = Path(__file__).resolve().parent.parent
+FIGURE = ROOT / "benchmarks" / "figures" / "codec-vocoders.png"
 
 
 def validation_audio() -> list[tuple[str, np.ndarray]]:
@@ -139,28 +146,65 @@ def kmeans_round_trip(audio: np.ndarray, baseline: dict, codec) -> np.ndarray:
 
 # -- run ------------------------------------------------------------------------------
 
-def run() -> str:
+def true_logmel(audio: np.ndarray, codec) -> np.ndarray:
+    """The codec front end's log-mel (natural log, 128 bands, 100 Hz) of audio padded to whole tokens."""
+    import librosa
+
+    tokens = int(np.ceil(len(audio) / codec.token_hop))
+    x = np.pad(audio, (0, tokens * codec.token_hop - len(audio)))
+    spectrum = np.abs(librosa.stft(x, n_fft=codec.n_fft, hop_length=codec.hop, center=True, pad_mode="constant"))
+    basis = librosa.filters.mel(sr=RATE, n_fft=codec.n_fft, n_mels=128, fmin=0.0, fmax=RATE / 2)
+    return np.log(np.maximum(basis @ spectrum[:, :-1], 1e-5)).astype(np.float32)
+
+
+def timed(function, *args) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    out = function(*args)
+    return out, time.perf_counter() - started
+
+
+def codecs() -> dict:
+    """name -> runtime Codec: fp32 with each shipped vocoder, and the shipped int8 graphs."""
     from cuesmith.engine.codec.runtime import Codec
 
-    codec = Codec.load()
+    fp32 = Codec.load(vocoder="griffin-lim")
+    files = fp32.model.manifest["stages"]["codec"]["files"]
+    out = {"griffin-lim": fp32}
+    if "vocoder" in files:
+        out["learned"] = Codec.load(vocoder="vocos")
+    if any(role.endswith("_int8") for role in files):
+        out["int8"] = Codec.load(int8=True, vocoder="vocos" if "vocoder" in files else "griffin-lim")
+    return out
+
+
+def run() -> str:
+    runtimes = codecs()
+    codec = runtimes["griffin-lim"]
     with np.load(ROOT / "models" / "codec" / "kmeans_baseline.npz") as data:
         baseline = {key: data[key] for key in data.files}
     clips = validation_audio()
     systems: dict[str, list[tuple[float, float]]] = {}
     bitrates: dict[str, list[float]] = {}
-    timing = {"encode": 0.0, "decode": 0.0}
+    timing: dict[str, float] = {}
     seconds = 0.0
-    for _, audio in clips:
+    first: dict[str, np.ndarray] = {}
+    for index, (_, audio) in enumerate(clips):
         seconds += len(audio) / RATE
-        started = time.perf_counter()
-        encoded = codec.encode(audio, RATE)
-        timing["encode"] += time.perf_counter() - started
-        started = time.perf_counter()
-        decoded = codec.decode_codes(encoded.codes, encoded.samples)
-        timing["decode"] += time.perf_counter() - started
-        outputs = {"codec tokens (2.2 kbps)": decoded,
-                   "codec latent (continuous)": codec.decode_latent(encoded.latent, encoded.samples),
-                   "k-means mel baseline (2.2 kbps)": kmeans_round_trip(audio, baseline, codec)}
+        outputs, encodings = {}, {}
+        for name, runtime in runtimes.items():
+            encoded, spent = timed(runtime.encode, audio, RATE)
+            encodings[name] = encoded
+            timing[f"{name} encode"] = timing.get(f"{name} encode", 0.0) + spent
+            decoded, spent = timed(runtime.decode_codes, encoded.codes, encoded.samples)
+            timing[f"{name} decode"] = timing.get(f"{name} decode", 0.0) + spent
+            vocoder = runtime.vocoder.name
+            label = f"codec tokens (2.2 kbps), {'int8 graphs, ' if name == 'int8' else ''}{vocoder}"
+            outputs[label] = decoded
+            if name != "int8":
+                outputs[f"original log-mel, {vocoder}"] = runtime.vocoder(true_logmel(audio, codec))[:len(audio)]
+        outputs["codec latent (continuous), griffin-lim"] = codec.decode_latent(encodings["griffin-lim"].latent,
+                                                                                len(audio))
+        outputs["k-means mel baseline (2.2 kbps), griffin-lim"] = kmeans_round_trip(audio, baseline, codec)
         for kbps in OPUS_ASKED_KBPS:
             out, real = opus_round_trip(audio, kbps)
             name = f"Opus asked {kbps:g} kbps"
@@ -168,6 +212,8 @@ def run() -> str:
             bitrates.setdefault(name, []).append(real)
         for name, out in outputs.items():
             systems.setdefault(name, []).append((mel_distance(audio, out), chroma_agreement(audio, out)))
+        if index == 0:
+            first = {"original": audio, **{k: v for k, v in outputs.items() if k.startswith("codec tokens")}}
     lines = [f"{len(clips)} validation excerpts ({seconds:.0f} s, POP909 701-800 renders); lower distance and "
              "higher chroma agreement are better.", "",
              "| system | real kbps | multi-res log-mel distance | chroma agreement |", "| --- | --- | --- | --- |"]
@@ -175,9 +221,37 @@ def run() -> str:
         rate = f"{np.mean(bitrates[name]):.1f}" if name in bitrates else ("2.2" if "2.2" in name else "-")
         lines.append(f"| {name} | {rate} | {np.mean([s[0] for s in scores]):.3f} | "
                      f"{np.mean([s[1] for s in scores]):.3f} |")
-    lines += ["", f"Speed (ONNX Runtime, Griffin-Lim 32 iterations): encode {seconds / timing['encode']:.0f}x "
-              f"real time, decode {seconds / timing['decode']:.1f}x real time."]
+    lines += ["", "Speed, multiples of real time (ONNX Runtime default threads; Griffin-Lim 32 iterations; "
+              "decode = tokens to audio, vocoder included):", "", "| graphs, vocoder | encode | decode |",
+              "| --- | --- | --- |"]
+    for name, runtime in runtimes.items():
+        lines.append(f"| {'int8' if name == 'int8' else 'fp32'}, {runtime.vocoder.name} | "
+                     f"{seconds / timing[f'{name} encode']:.0f}x | {seconds / timing[f'{name} decode']:.1f}x |")
+    lines += ["", f"Spectrograms (first excerpt, 6 s): {spectrograms(first).relative_to(ROOT)}."]
     return "\n".join(lines)
+
+
+def spectrograms(signals: dict[str, np.ndarray], seconds: float = 6.0) -> Path:
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(signals), 1, figsize=(12, 2.6 * len(signals)), squeeze=False)
+    for ax, (name, audio) in zip(axes[:, 0], signals.items()):
+        mel = librosa.feature.melspectrogram(y=audio[:int(seconds * RATE)], sr=RATE, n_fft=2048, hop_length=256,
+                                             n_mels=128)
+        ax.imshow(librosa.power_to_db(mel, ref=1.0, top_db=80), origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, seconds, 0, 128))
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("mel band", fontsize=7)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=80)
+    plt.close(fig)
+    return FIGURE
 
 
 if __name__ == "__main__":

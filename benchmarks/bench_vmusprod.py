@@ -262,7 +262,9 @@ def _mean(rows: list[dict]) -> dict:
 
 # -- musicality (issue 12) ------------------------------------------------------------------------
 
-MUSICALITY = ("melody_bars", "melody_recurrence", "accompaniment_recurrence", "leaps", "mean_interval")
+MUSICALITY = ("melody_bars", "melody_recurrence", "accompaniment_recurrence", "leaps", "mean_interval",
+              "above_melody", "melody_on_top", "held_over", "last_onset_notes", "last_onset_span", "last_onset_top")
+ENDINGS = ("last_onset_notes", "last_onset_span", "last_onset_top")  # real column: whole songs' endings
 EXCERPT_BARS = 12
 FIGURE = ROOT / "benchmarks" / "figures" / "vmusprod-cues-vs-real.png"
 
@@ -301,8 +303,14 @@ def summarise(items: list[tuple[object, list, list]]) -> dict:
     from cuesmith.engine.music.metrics import quality_metrics
     from cuesmith.engine.music.musicality import cue_measures
 
-    rows = [{**cue_measures(_played(s), spans, cuts), **quality_metrics(_played(s))} for s, spans, cuts in items]
+    from cuesmith.engine.music.musicality import share_above_melody
+
+    rows = [{**cue_measures(_played(s), spans, cuts), **quality_metrics(_played(s)),
+             "chords_above": share_above_melody(s, "chords") if s.part("chords") else float("nan")}
+            for s, spans, cuts in items]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in MUSICALITY + ("PCE", "IOI")}
+    if any(s.part("chords") for s, _, _ in items):
+        summary["chords_above"] = float(np.nanmean([r["chords_above"] for r in rows]))
     summary["no_melody"] = sum(r["melody_bars"] == 0 for r in rows)
     summary["lowest"], summary["highest"] = min(r["lowest"] for r in rows), max(r["highest"] for r in rows)
     cuts = [r["cut_events"] for r in rows if "cut_events" in r and not np.isnan(r["cut_events"])]
@@ -314,9 +322,14 @@ def summarise(items: list[tuple[object, list, list]]) -> dict:
 def musicality(before: Optional[Path], after: Path) -> tuple[list[str], dict]:
     """The issue-12 table: cues from synthetic clips (before: main's code and model; after: this one's)
     beside real 12-bar excerpts from the melody's entry; and the piano-roll figure."""
+    from cuesmith.engine.music.musicality import last_onset, real_songs
+    from cuesmith.engine.music.pop909 import VALID_SONGS
+
     real = real_excerpts()
     columns = {"real songs (701-800, 12 bars from the melody's entry)":
                summarise([(s, spans, None) for s, spans in real])}
+    endings = np.array([last_onset(s) for s in real_songs(VALID_SONGS)])
+    columns[next(iter(columns))].update({k: float(np.median(endings[:, i])) for i, k in enumerate(ENDINGS)})
     cue_sets = {"before": load_cues(before) if before else [], "after": load_cues(after)}
     for name, cues in cue_sets.items():
         if cues:
@@ -327,6 +340,13 @@ def musicality(before: Optional[Path], after: Path) -> tuple[list[str], dict]:
               "leaps": "melody leaps > 7 semitones", "mean_interval": "melody mean interval (semitones)",
               "PCE": "pitch-class entropy", "IOI": "mean inter-onset interval (s)",
               "cut_events": "locked cuts with a chord and a bass onset", "no_melody": "cues without a melody",
+              "above_melody": "accompaniment notes above the sounding melody note",
+              "melody_on_top": "16ths of melody with no accompaniment note above it",
+              "chords_above": "voiced chords-part notes above the sounding melody note",
+              "held_over": "melody notes held past the next melody onset",
+              "last_onset_notes": "notes at the last onset (cues: mean; real: song endings, median)",
+              "last_onset_span": "span of the last onset, semitones (cues: mean; real: song endings, median)",
+              "last_onset_top": "top note of the last onset (cues: mean; real: song endings, median)",
               "lowest": "lowest note", "highest": "highest note", "keys": "keys used", "count": "pieces"}
     names = list(columns)
     rows = [f"| {labels[k]} | " + " | ".join(_cell(columns[n].get(k)) for n in names) + " |" for k in labels]
@@ -363,7 +383,7 @@ def piano_rolls(cues: list[dict], real: list[tuple[object, list]]) -> Path:
     fig, axes = plt.subplots(2, 3, figsize=(15, 6), squeeze=False)
     for ax, (title, song, spans, cuts) in zip(axes.flat, pieces):
         origin = spans[0][0]
-        for part, colour in (("melody", "tab:red"), ("accompaniment", "tab:blue")):
+        for part, colour in (("accompaniment", "tab:blue"), ("melody", "tab:red")):  # the melody drawn on top
             p = song.part(part)
             for n in (p.notes if p else []):
                 ax.broken_barh([((n.start - origin) / TICKS_PER_16TH, (n.end - n.start) / TICKS_PER_16TH)],

@@ -8,6 +8,15 @@ Takes `<run>/<stage>/best.pt` of the three stages, exports and verifies each
 size, per stage the net config, epochs, validation NLL history and the
 verification figures, plus the training command, data split and seed.
 Quality metrics are added later by `--metrics FILE` (a JSON object).
+
+    python -m cuesmith.exporters.package --run out/m12/chordrun --out models/vmusprod --stages chord \
+        --command "..."
+
+re-exports only the named stages into an existing model folder and keeps the
+rest of its manifest (the other stages, measurements, known limits); the
+command is added to the manifest's. Either way a stage keeps the tuned
+"sampling" of the manifest it replaces (benchmarks/tune_sampling.py wrote
+it; a full re-package once dropped it).
 """
 from __future__ import annotations
 
@@ -26,17 +35,27 @@ from .verify import verify_stage
 STAGES = ("chord", "melody", "accompaniment")
 
 
-def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: str = "best.pt") -> dict:
+def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: str = "best.pt",
+            stages: tuple[str, ...] = STAGES) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    stages = {}
-    for stage in STAGES:
-        path = run / stage / checkpoint
-        entry = export_stage(path, out, int8=int8)
-        entry["verification"] = verify_stage(path, out)
-        entry["checkpoint"] = str(path)  # not shipped; the benchmark's torch side loads it when present
-        stages[stage] = entry
-    files = sorted({name for e in stages.values() for name in e["files"].values()})
-    first = next(iter(stages.values()))["train_config"]
+    path = out / "manifest.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    partial = set(stages) != set(STAGES)
+    if partial and not previous:
+        raise ValueError(f"{out}: no manifest.json to re-export {', '.join(stages)} into")
+    entries = {}
+    for stage in stages:
+        entry = export_stage(run / stage / checkpoint, out, int8=int8)
+        entry["verification"] = verify_stage(run / stage / checkpoint, out)
+        entry["checkpoint"] = str(run / stage / checkpoint)  # not shipped; the benchmark's torch side loads it
+        sampling = previous.get("stages", {}).get(stage, {}).get("sampling")
+        if sampling is not None:
+            entry["sampling"] = sampling
+        entries[stage] = entry
+    if partial:
+        return _replace_stages(previous, entries, out, command)
+    files = sorted({name for e in entries.values() for name in e["files"].values()})
+    first = next(iter(entries.values()))["train_config"]
     manifest = {
         "family": "vmusprod",
         "id": f"vmusprod-{first['name']}-{time.strftime('%Y%m%d')}",
@@ -45,10 +64,22 @@ def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: s
         "data": {"train": "POP909 001-700, transposed -5..+6 semitones on the fly",
                  "validation": "POP909 701-800, untransposed, fixed crops (opening and middle)"},
         "seed": first["seed"],
-        "validation_nll": {s: e["best_valid_nll"] for s, e in stages.items()},
+        "validation_nll": {s: e["best_valid_nll"] for s, e in entries.items()},
         "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size} for name in files},
-        "stages": stages,
+        "stages": entries,
     }
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest
+
+
+def _replace_stages(manifest: dict, entries: dict, out: Path, command: str) -> dict:
+    """`manifest` with `entries` in place of its stages of those names, files and validation NLL updated."""
+    manifest["stages"].update(entries)
+    manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest["command"] = f"{manifest.get('command', '')}; then {command}".lstrip("; ")
+    manifest["validation_nll"].update({s: e["best_valid_nll"] for s, e in entries.items()})
+    names = sorted({name for e in manifest["stages"].values() for name in e["files"].values()})
+    manifest["files"] = {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size} for name in names}
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
@@ -68,9 +99,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--command", default="", help="the command that trained the run (for the manifest)")
     parser.add_argument("--metrics", type=Path, help="add this JSON object as the manifest's metrics")
     parser.add_argument("--no-int8", action="store_true")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="re-export only these stages into OUT's existing manifest")
     args = parser.parse_args(argv)
     if args.run:
-        manifest = package(args.run, args.out, args.command, int8=not args.no_int8)
+        manifest = package(args.run, args.out, args.command, int8=not args.no_int8, stages=tuple(args.stages))
         print(json.dumps({s: e["verification"] for s, e in manifest["stages"].items()}, indent=1))
     if args.metrics:
         add_metrics(args.out, json.loads(args.metrics.read_text()))

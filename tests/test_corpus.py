@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from cuesmith.engine.corpus.audio import (CorpusConfig, Variant, available_soundfonts, build, corpus_dir,
-                                          load_excerpts, parse_phrases, parse_song_range, plan_variants)
+                                          load_excerpts, parse_phrases, parse_song_range, plan_variants,
+                                          variant_song)
+from cuesmith.engine.music.pop909 import load_song
 from cuesmith.engine.corpus.video import VideoConfig, build_paired, plan_video
 from cuesmith.engine.errors import CuesmithError
 from cuesmith.engine.video.analysis import analyze
@@ -30,6 +32,15 @@ def test_variants_are_seeded_and_vary():
     assert len({v.soundfont for v in first}) == len(available_soundfonts()) > 1
     assert len({v.transpose for v in first}) > 3 and len({v.melody_program for v in first}) > 3
     assert {v.split for v in plan_variants([700, 701], 1, SHORT)} == {"train", "valid"}
+
+
+@needs_data
+def test_a_phrase_label_past_the_last_note_is_not_an_excerpt_start():
+    """Songs 173 and 231 label phrases after their MIDI ends; their variants start inside the music."""
+    for number in (173, 231):
+        variant = replace(plan_variants([number], 1, SHORT)[0], start_phrase=99)
+        song, start, end, _ = variant_song(load_song(number), variant, SHORT.seconds)
+        assert start < end and any(part.notes for part in song.parts)
 
 
 @needs_data

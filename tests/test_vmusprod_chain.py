@@ -87,3 +87,27 @@ def test_tiny_model_generates_through_onnx_runtime_to_the_plan(tiny_model):
             assert (tokens[:, TYPE] == TokenType.BAR).sum() == plan.n_bars, stage
             assert tokens[0, TYPE] == TokenType.BOS and tokens[-1, TYPE] == TokenType.EOS
     assert len(generation.songs) == 2
+
+
+def test_re_exporting_one_stage_keeps_the_rest_of_the_manifest(tiny_run, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "vmusprod"
+    package(tiny_run[0], folder, command="first")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["stages"]["chord"]["sampling"] = {"temperature": 1.1, "top_p": 0.9}
+    manifest["known_limits"] = ["kept"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    melody_entry = manifest["stages"]["melody"]
+    shutil.copy(tiny_run[0] / "chord" / "best.pt", tmp_path / "other.pt")  # another run's chord net
+    (tmp_path / "run2" / "chord").mkdir(parents=True)
+    shutil.move(tmp_path / "other.pt", tmp_path / "run2" / "chord" / "best.pt")
+    after = package(tmp_path / "run2", folder, command="second", stages=("chord",))
+    assert after["stages"]["chord"]["sampling"] == {"temperature": 1.1, "top_p": 0.9}
+    assert after["stages"]["chord"]["checkpoint"] == str(tmp_path / "run2" / "chord" / "best.pt")
+    assert after["stages"]["melody"] == melody_entry and after["known_limits"] == ["kept"]
+    assert after["command"] == "first; then second"
+    assert json.loads((folder / "manifest.json").read_text()) == json.loads(json.dumps(after))  # (tuples: lists)
+    with pytest.raises(ValueError):
+        package(tmp_path / "run2", tmp_path / "empty", command="x", stages=("chord",))

@@ -42,7 +42,7 @@ def cues(tmp_path_factory):
         end = p.bar_ticks[-1] + p.empty_song().time_signature_at(p.bar_ticks[-1]).ticks_per_bar
         for seed in SEEDS:
             for song in model.generate_stages(p, variations=VARIATIONS, seed=seed).songs:
-                out.append({"clip": name, "seed": seed, "song": played(song), "plan": p,
+                out.append({"clip": name, "seed": seed, "song": played(song), "plan": p, "full": song,
                             "spans": musicality.bar_spans(song, p.bar_ticks, end)})
     return out
 
@@ -92,6 +92,33 @@ def test_pitch_class_entropy_and_ioi_near_real_excerpts(cues, real):
     theirs = [quality_metrics(s) for s, _ in real]
     gaps = {k: abs(np.nanmean([r[k] for r in ours]) - np.nanmean([r[k] for r in theirs])) for k in ("PCE", "IOI")}
     assert gaps["PCE"] <= 0.19 and gaps["IOI"] <= 0.09, gaps
+
+
+def test_the_melody_is_heard_over_the_accompaniment_and_the_chords_part(cues):
+    # POP909 701-800 (12 bars from the melody's entry): 14% of accompaniment notes start above the sounding
+    # melody note, the melody is on top in 74% of its 16ths; before issue 12's register rules cues had 22%
+    # and 55%, and 10% of the voiced chords part sounded above the melody
+    above = np.nanmean([musicality.share_above_melody(c["song"]) for c in cues])
+    on_top = np.nanmean([musicality.melody_on_top(c["song"], c["spans"]) for c in cues])
+    assert above <= 0.18 and on_top >= 0.60, (above, on_top)
+    chords = np.nanmean([musicality.share_above_melody(c["full"], "chords") for c in cues])
+    assert chords <= 0.01, f"{chords:.1%} of the chords part above the melody (a melody under E3 leaves no room)"
+
+
+def test_the_melody_is_one_line_and_ends_in_the_last_bar(cues):
+    for c in cues:
+        melody = c["song"].part("melody").notes
+        assert musicality.held_over(c["song"]) == 0.0
+        assert max(n.end - n.start for n in melody) <= 15 * 120, "longer than POP909's 99th percentile"
+        a, b = c["spans"][-1]
+        assert any(a <= n.start < b for n in melody), ("no melody note in the last bar", c["clip"], c["seed"])
+
+
+def test_the_last_onset_is_no_wider_than_a_song_ending(cues):
+    # POP909 701-800 song endings: 2 notes spanning 4 semitones at the median, 6 notes, 31 semitones and
+    # MIDI 93 at the 90th percentile; before issue 12's ending rules cues stacked 4-11 notes up to MIDI 96
+    endings = np.array([musicality.last_onset(c["song"]) for c in cues])
+    assert np.median(endings[:, 0]) <= 6 and np.median(endings[:, 1]) <= 24 and endings[:, 2].max() <= 93, endings
 
 
 @pytest.fixture(scope="module")

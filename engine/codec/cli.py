@@ -29,8 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decode.add_argument("tokens", type=Path, metavar="TOKENS.npz")
     decode.add_argument("--out", type=Path, required=True, metavar="OUT.wav")
     decode.add_argument("--from-latent", action="store_true", help="decode the stored latent, not the tokens")
+    decode.add_argument("--vocoder", choices=("vocos", "griffin-lim"),
+                        help="the learned vocoder or Griffin-Lim (default: the model's choice)")
     for p in (encode, decode):
         p.add_argument("--model", type=Path, metavar="DIR", help="a codec model folder (default: the shipped one)")
+        p.add_argument("--int8", action="store_true", help="run the int8 graphs the model ships")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,7 +46,7 @@ def encode(args: argparse.Namespace) -> int:
 
     out = output_path(args.out, ".npz")
     audio = load_audio(args.audio)
-    codec = Codec.load(args.model)
+    codec = Codec.load(args.model, int8=args.int8)
     bar = TerminalProgress()
     try:
         encoded = codec.encode(audio.stereo, audio.native_rate, bar)
@@ -67,7 +70,7 @@ def decode(args: argparse.Namespace) -> int:
 
     out = output_path(args.out, ".wav")
     stored = read_tokens(args.tokens, args.from_latent)
-    codec = Codec.load(args.model)
+    codec = Codec.load(args.model, int8=args.int8, vocoder=args.vocoder)
     bar = TerminalProgress()
     try:
         if args.from_latent:
@@ -78,7 +81,8 @@ def decode(args: argparse.Namespace) -> int:
         bar.close()
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     write_wav(audio, out, codec.sample_rate, gain=min(1.0, 0.99 / peak) if peak > 0.99 else 1.0)
-    print(f"wrote {out}: {len(audio) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
+    print(f"wrote {out}: {len(audio) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz "
+          f"({codec.vocoder.name} vocoder)")
     return 0
 
 

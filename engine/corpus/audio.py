@@ -222,7 +222,8 @@ def variant_song(pop: Pop909Song, variant: Variant, seconds: float) -> tuple[Son
     """The excerpt as its own Song (tick 0 = its first bar), its start and end tick in the
     original, and the phrase starts inside it (ticks of the excerpt)."""
     song = pop.song
-    starts = phrase_start_ticks(pop, read_phrases(pop.number))
+    # phrase labels can run past the MIDI's last note (songs 173, 231): only phrases that start inside it
+    starts = [s for s in phrase_start_ticks(pop, read_phrases(pop.number)) if s[0] < song.end_tick]
     start = starts[min(variant.start_phrase, len(starts) - 1)][0] if starts else 0
     bpm = song.tempos[0].bpm * variant.tempo_scale
     all_bars = song.bars(song.end_tick + 64 * TICKS_PER_BEAT)

@@ -6,10 +6,17 @@
     mean_interval      mean |step| of the melody, semitones
     pitch_span         lowest and highest note of every part
     cut_events         share of locked cuts with a chord onset and an accompaniment (bass) onset on them
+    share_above_melody notes of a part (the accompaniment) that start above the melody note sounding then
+    melody_on_top      16ths with a melody note in which no accompaniment note sounds above it
+    held_over          melody notes still sounding at the next melody onset
+    last_onset         notes, span and top pitch of the last onset of a piece
 
 Real songs (POP909, issue 12): 76% of bars with a melody (96% over 12 bars
 from the melody's entry), melody rhythm recurring in 45-53% of bars,
-accompaniment 55-61%, leaps over 7 semitones 3-4%, mean interval 2.3.
+accompaniment 55-61%, leaps over 7 semitones 3-4%, mean interval 2.3;
+701-800 from the melody's entry: 13% of accompaniment notes above the
+melody, the melody on top in 74% of its 16ths, 0.7% of melody notes held
+over the next; song endings: 2 notes spanning 4 semitones at the median.
 """
 from __future__ import annotations
 
@@ -116,21 +123,84 @@ def cue_measures(song: Song, spans: list[tuple[int, int]], cut_ticks: Optional[l
                 "leaps": leap_share(song), "mean_interval": mean_interval(song), "lowest": low, "highest": high}
     if cut_ticks is not None:
         measures["cut_events"] = cut_events(song, cut_ticks)
-    return measures
+    return {**measures, **heard_measures(song, spans)}
 
 
-def real_excerpts(numbers, bars: int = 12) -> list[tuple[Song, list[tuple[int, int]]]]:
-    """POP909 songs (by number): `bars` bars from the bar where the melody enters, with their spans."""
+def heard_measures(song: Song, spans: list[tuple[int, int]]) -> dict:
+    """Is the melody heard: the accompaniment under it, the melody one line, a last onset like a song's end."""
+    notes, span, top = last_onset(song)
+    return {"above_melody": share_above_melody(song), "melody_on_top": melody_on_top(song, spans),
+            "held_over": held_over(song), "last_onset_notes": notes, "last_onset_span": span, "last_onset_top": top}
+
+
+def real_songs(numbers) -> list[Song]:
+    """POP909 songs (by number) as the tokens describe them: melody, accompaniment, chords."""
     from .dataset import song_tokens
     from .tokens import decode
 
-    out = []
+    songs = []
     for number in numbers:
         sequences = song_tokens(number)
         song = decode(sequences["chord+melody"], "chord+melody")
         song.parts = song.parts + decode(sequences["accompaniment"], "accompaniment").parts
+        songs.append(song)
+    return songs
+
+
+def real_excerpts(numbers, bars: int = 12) -> list[tuple[Song, list[tuple[int, int]]]]:
+    """POP909 songs (by number): `bars` bars from the bar where the melody enters, with their spans."""
+    out = []
+    for song in real_songs(numbers):
         spans = bar_spans(song)
         entry = melody_entry_bar(song, spans)
         if entry is not None and entry + bars <= len(spans):
             out.append(excerpt(song, spans, entry, bars))
     return out
+
+
+# -- is the melody heard (issue 12: the melody was buried) -------------------------------------------------------
+
+def sounding_melody(song: Song, tick: int) -> Optional[int]:
+    """The highest melody pitch sounding at `tick`, or None."""
+    melody = song.part("melody")
+    pitches = [n.pitch for n in (melody.notes if melody else []) if n.start <= tick < n.end]
+    return max(pitches) if pitches else None
+
+
+def share_above_melody(song: Song, part_name: str = "accompaniment") -> float:
+    """Share of `part_name`'s notes that start while a melody note sounds and lie above it."""
+    part = song.part(part_name)
+    heard = [(n.pitch, sounding_melody(song, n.start)) for n in (part.notes if part else [])]
+    heard = [(p, m) for p, m in heard if m is not None]
+    return float(np.mean([p > m for p, m in heard])) if heard else float("nan")
+
+
+def melody_on_top(song: Song, spans: list[tuple[int, int]], parts: tuple[str, ...] = ("accompaniment",)) -> float:
+    """Share of the 16ths where a melody note sounds in which no note of `parts` sounds above it."""
+    others = [n for p in song.parts if p.name in parts for n in p.notes]
+    on_top = []
+    for a, b in spans:
+        for tick in range(a, b, TICKS_PER_16TH):
+            melody = sounding_melody(song, tick)
+            if melody is not None:
+                on_top.append(all(n.pitch <= melody for n in others if n.start <= tick < n.end))
+    return float(np.mean(on_top)) if on_top else float("nan")
+
+
+def held_over(song: Song) -> float:
+    """Share of melody notes (but the last onset's) still sounding when the next melody onset starts."""
+    melody = song.part("melody")
+    starts = sorted({n.start for n in melody.notes}) if melody else []
+    following = dict(zip(starts, starts[1:]))
+    held = [n.end > following[n.start] for n in (melody.notes if melody else []) if n.start in following]
+    return float(np.mean(held)) if held else float("nan")
+
+
+def last_onset(song: Song, parts: tuple[str, ...] = ("melody", "accompaniment")) -> tuple[int, int, int]:
+    """Notes starting at the last onset of `parts`, their span in semitones and the top pitch (0s if silent)."""
+    notes = [n for p in song.parts if p.name in parts for n in p.notes]
+    if not notes:
+        return 0, 0, 0
+    last = max(n.start for n in notes)
+    pitches = [n.pitch for n in notes if n.start == last]
+    return len(pitches), max(pitches) - min(pitches), max(pitches)

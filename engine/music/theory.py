@@ -70,15 +70,19 @@ def key_pitch_fields(tonic: int, mode: str) -> np.ndarray:
 
 # -- a playable chord part -----------------------------------------------------------------------------------
 
-BASS_LOW = 48  # C3: the root sounds in C3..B3
-UPPER_LOW, UPPER_HIGH = 55, 76  # G3..E5: the upper voices stay here
+BASS_LOW = 48  # C3: the root sounds in C3..B3, or an octave lower under low upper voices
+UPPER_LOW, UPPER_HIGH = 55, 76  # G3..E5: the upper voices stay here, under the melody where one sounds
+UNDER_MELODY_LOW = UPPER_LOW - 12  # G2: how low the upper voices may go to stay under a low melody
 CHORD_VELOCITY = 64  # under the melody (POP909's melody averages ~80)
 RELEASE_TICKS = 60  # a 32nd at 480 PPQ: lifted before the next chord, so repeated tones re-strike
 
 
-def voice_chords(chords, velocity: int = CHORD_VELOCITY, release: int = RELEASE_TICKS) -> list:
-    """Block chords for `chords` (music.score.Chord): the root in C3..B3, the other chord tones above it in
-    G3..E5, each voicing the one nearest the last (smooth voice leading), released shortly before the next."""
+def voice_chords(chords, velocity: int = CHORD_VELOCITY, release: int = RELEASE_TICKS, melody=()) -> list:
+    """Block chords for `chords` (music.score.Chord): the upper chord tones in G3..E5, each voicing the one
+    nearest the last (smooth voice leading), below the lowest `melody` note (music.score.Note) sounding with
+    the chord (down to G2 if they must: the block had 16% of its notes at or above the melody, in its
+    register; under a melody that dips below where a voicing fits, about E3, the lowest one), the root in
+    C3..B3 below them (an octave lower if need be); released shortly before the next."""
     from .score import Note
 
     notes, upper = [], None
@@ -88,33 +92,38 @@ def voice_chords(chords, velocity: int = CHORD_VELOCITY, release: int = RELEASE_
         if chord.is_none or stop <= chord.start:
             continue
         classes = [(chord.root + t) % 12 for t in CHORD_TONES[chord.quality]]
-        upper = nearest_voicing(classes[1:] if len(classes) > 3 else classes, upper)
+        ceiling = min((n.pitch - 1 for n in melody if n.start < stop and n.end > chord.start), default=UPPER_HIGH)
+        upper = nearest_voicing(classes[1:] if len(classes) > 3 else classes, upper, ceiling)
         end = max(chord.start + 1, stop - min(release, (stop - chord.start) // 4))
         bass = BASS_LOW + chord.root
+        while bass >= upper[0]:  # (upper voices from G2 up: the root stays at or above G1)
+            bass -= 12
         notes += [Note(chord.start, end, pitch, velocity) for pitch in sorted({bass, *upper})]
     return notes
 
 
-def nearest_voicing(classes: list[int], previous) -> list[int]:
-    """Pitches of `classes` (one each) in UPPER_LOW..UPPER_HIGH, closest to `previous` (close position at
-    the bottom of the range when there is none)."""
-    options = [sorted(voicing) for voicing in close_voicings(classes)]
+def nearest_voicing(classes: list[int], previous, ceiling: int = UPPER_HIGH) -> list[int]:
+    """Pitches of `classes` (one each) in UPPER_LOW..UPPER_HIGH and at most `ceiling` (from UNDER_MELODY_LOW
+    when none fits there), closest to `previous` (close position at the bottom of the range when there is none)."""
+    high = min(UPPER_HIGH, ceiling)
+    options = close_voicings(classes, UPPER_LOW, high) or close_voicings(classes, UNDER_MELODY_LOW, high) \
+        or close_voicings(classes, UNDER_MELODY_LOW, UPPER_HIGH)
     if previous is None:
         return min(options, key=lambda v: (v[0], v[-1]))
     return min(options, key=lambda v: (sum(abs(a - b) for a, b in zip(v, previous)), v[0]))
 
 
-def close_voicings(classes: list[int]) -> list[list[int]]:
-    """Every inversion of `classes` in close position (within an octave and a bit), at each octave that fits."""
+def close_voicings(classes: list[int], low: int = UPPER_LOW, high: int = UPPER_HIGH) -> list[list[int]]:
+    """Every inversion of `classes` in close position (within an octave and a bit) in low..high, each rising."""
     voicings = []
     for turn in range(len(classes)):
         order = classes[turn:] + classes[:turn]
-        for base in range(UPPER_LOW, UPPER_HIGH + 1):
+        for base in range(low, high + 1):
             if base % 12 != order[0]:
                 continue
             pitches = [base]
             for pc in order[1:]:
                 pitches.append(pitches[-1] + (pc - pitches[-1]) % 12 or 12)
-            if pitches[-1] <= UPPER_HIGH:
+            if pitches[-1] <= high:
                 voicings.append(pitches)
     return voicings

@@ -6,7 +6,7 @@
       -> residual vector quantiser, `codebooks` x `codebook_size` (4 x 2048, as EnCodec-32k)
          = the tokens; id `codebook_size` (2048) is the special id and dequantises to nothing
     tokens -> summed code vectors -> `MelDecoder` (a small dilated conv net) -> log-mel
-      -> a vocoder outside this net (Griffin-Lim, engine/codec/vocoder.py)
+      -> a vocoder outside this net (Griffin-Lim or the learned one, engine/codec/vocoder.py)
 
 The projection starts as PCA of the stacked frames and the codebooks are fitted by
 residual k-means (engine/training/codec.py); the decoder is trained with an L1 loss

