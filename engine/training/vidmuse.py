@@ -55,7 +55,8 @@ class TrainConfig:
 
 
 CONFIGS = {
-    "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, lr=1e-3, warmup_steps=2, save_every=3, log_every=1),
+    "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, lr=1e-3, warmup_steps=2, save_every=3, log_every=1,
+                        valid_windows=2),
     "cpu": TrainConfig("cpu", "cpu", steps=20_000, batch_size=8, lr=3e-4, warmup_steps=500),
     # the shipped weights: ~9 s a step on one thread of the shared 2-core machine, so a few hundred steps
     "cpu-hour": TrainConfig("cpu-hour", "cpu-hour", steps=310, batch_size=8, lr=1e-3, warmup_steps=30,
