@@ -145,6 +145,7 @@ def verify(net: VidMuse, out: Path, files: dict, steps: int = 12, seed: int = 0)
         session = open_session(out / files[role])
         got = step_logits(session, codes.numpy(), cross, c)
         report[role] = {"max_abs_logit_delta": float(np.abs(got - expected).max()),
+                        "rms_logit_delta_over_std": float(np.sqrt(np.mean((got - expected) ** 2)) / expected.std()),
                         "greedy_agreement": float((got.argmax(-1) == expected.argmax(-1)).mean())}
     return report
 
