@@ -99,7 +99,8 @@ def test_the_panel_starts_an_engine_when_none_answers(qtbot, dark_app, settings_
                                                     "output_folder": str(tmp_path / "jobs")})
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.link.connected or "down" in window.engine_label.text(), timeout=60000)
+    # the link's worker thread sets `connected` before its signal reaches the label: wait for what the user sees
+    qtbot.waitUntil(lambda: any(w in window.engine_label.text() for w in ("started an engine", "down")), timeout=60000)
     assert window.link.connected, window.engine_label.text()
     assert "started an engine" in window.engine_label.text()
     process = window.link.process
