@@ -86,11 +86,8 @@ def prepare(corpus: Path, out: Path, codec_folder: Optional[Path] = None, limit:
     codec, counts = Codec.load(codec_folder), {}
     for split in ("train", "valid"):
         items = []
-        for meta in sorted((Path(corpus) / split).glob("*.json"))[:limit]:
-            excerpt = Excerpt.load(meta)
-            audio_path = meta.with_suffix(".flac")
-            if not audio_path.is_file():
-                continue
+        for audio_path in sorted((Path(corpus) / split).glob("*.flac"))[:limit]:
+            excerpt = Excerpt.load(audio_path.with_suffix(".json"))
             audio = load_audio(audio_path)
             variant = excerpt.variant
             items.append(_item(excerpt, str(audio_path), audio.stereo.mean(axis=1), audio.native_rate, codec,
