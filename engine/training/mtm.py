@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,7 +87,10 @@ def prepare(corpus: Path, out: Path, codec_folder: Optional[Path] = None, limit:
     codec, counts = Codec.load(codec_folder), {}
     for split in ("train", "valid"):
         items = []
-        for audio_path in sorted((Path(corpus) / split).glob("*.flac"))[:limit]:
+        paths = sorted((Path(corpus) / split).glob("*.flac"))[:limit]
+        for n, audio_path in enumerate(paths):
+            if n % 20 == 0:
+                print(f"prepare {split}: {n}/{len(paths)}", file=sys.stderr, flush=True)
             excerpt = Excerpt.load(audio_path.with_suffix(".json"))
             audio = load_audio(audio_path)
             variant = excerpt.variant
