@@ -27,6 +27,11 @@ def ema_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
+def ema_decay_at(step: int, decay: float) -> float:
+    """The EMA's decay warmed up, (1 + step) / (10 + step) at first, so a short run's EMA is not its init."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: dict[str, torch.Tensor], net: torch.nn.Module, decay: float) -> None:
     for name, value in net.state_dict().items():

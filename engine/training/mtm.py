@@ -184,7 +184,7 @@ def train(library: Library, out: Path, config: TrainConfig, valid: Optional[Libr
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         optimizer.step()
-        loop.update_ema(ema, net, config.ema_decay)
+        loop.update_ema(ema, net, loop.ema_decay_at(step, config.ema_decay))
         step += 1
         summed, counted = summed + float(loss.detach()), counted + 1
         out_of_time = max_minutes is not None and time.time() - began > 60 * max_minutes
