@@ -67,9 +67,8 @@ def test_guidance_one_is_the_conditional_path_alone(model_dir):
 
 def test_cli_scores_with_the_tiny_model_and_names_a_missing_one(model_dir, tmp_path, cli, monkeypatch):
     clip = short_clip(tmp_path / "clip.mp4", seconds=2.0)
-    monkeypatch.setenv("CUESMITH_MODELS", str(tmp_path / "none"))
-    missing = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--out", str(tmp_path / "a")],
-                             capture_output=True, text=True)
+    missing = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--models", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "a")], capture_output=True, text=True)
     assert missing.returncode == 2 and "model mtm is missing" in missing.stderr
     assert not (tmp_path / "a").exists()
     done = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--models", str(model_dir),
