@@ -159,7 +159,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             "training": {"steps": state["step"], "config": state["train_config"],
                          "last": history[-1] if history else None, "history": history[::max(1, len(history) // 20)]},
             "library_items": len(library.items)}
-    manifest = package(model.eval(), args.out, " ".join(sys.argv), text_encoder(config).spec(), data)
+    command = "python -m cuesmith.exporters.mtm_export " + " ".join(sys.argv[1:] if argv is None else argv)
+    manifest = package(model.eval(), args.out, command, text_encoder(config).spec(), data)
     library.save(args.out / "library")
     print(json.dumps(manifest["verification"]))
     return 0
