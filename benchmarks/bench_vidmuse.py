@@ -222,7 +222,8 @@ def run() -> str:
     import torch
 
     from cuesmith.engine.nets.vidmuse import CONFIGS, VidMuse
-    from cuesmith.engine.training.vidmuse import CONFIGS as TRAIN, save
+    from cuesmith.engine.training.loop import save
+    from cuesmith.engine.training.vidmuse import CONFIGS as TRAIN
     from cuesmith.exporters.vidmuse_export import package
 
     torch.manual_seed(0)

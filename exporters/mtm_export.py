@@ -5,9 +5,17 @@ against torch, with a manifest; models/mtm/ when a trained model ships.
     step.onnx       x (B, T, latent), t (B), memory (B, S, width), text_mask (B, S), start (B),
                     duration (B), style (B, style_dim), control (B, T, latent), control_gate (B) -> v
 The sampler (engine/pipelines/mtm/sampler.py) and the codec's decoder run at run time.
+
+    python -m cuesmith.exporters.mtm_export --checkpoint out/mtm/run/last.pt --items out/mtm/items --out models/mtm
+
+exports a training checkpoint's EMA weights with a music library of `--library-size` training items
+(spread over the retrieval partitions) in `<out>/library`.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -17,7 +25,7 @@ import torch
 from torch import nn
 
 from cuesmith.engine.files import write_json_atomic
-from cuesmith.engine.nets.mtm import MTMDiT
+from cuesmith.engine.nets.mtm import MTMConfig, MTMDiT
 from cuesmith.engine.runtime.store import sha256
 from cuesmith.exporters.onnx_export import export_traced
 
@@ -114,3 +122,49 @@ def package(model: MTMDiT, out: Path, command: str, text_encoder: dict, data: Op
     }
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
+
+
+def library_sample(library, size: int):
+    """Up to `size` items, taking each retrieval partition in turn so every partition is represented."""
+    from cuesmith.engine.pipelines.mtm.library import Library
+
+    groups: dict = {}
+    for item in library.items:
+        groups.setdefault(item.attributes, []).append(item)
+    chosen, queues = [], [list(g) for g in groups.values()]
+    while len(chosen) < size and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < size:
+                chosen.append(queue.pop(0))
+    return Library(chosen, library.text)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from cuesmith.engine.training.mtm import load_items, text_encoder
+
+    parser = argparse.ArgumentParser(description="export an MTM checkpoint (EMA weights) to ONNX with its library")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--items", type=Path, required=True, help="the training command's --items (train/ inside)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--library-size", type=int, default=32)
+    args = parser.parse_args(argv)
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    config = MTMConfig(**state["net_config"])
+    model = MTMDiT(config)
+    model.load_state_dict(state["ema"])
+    library = library_sample(load_items(args.items / "train", config), args.library_size)
+    history = state["history"]
+    data = {"train": "corpus excerpts of POP909 001-700 (engine/training/mtm.py prepare)",
+            "validation": "corpus excerpts of POP909 701-800",
+            "training": {"steps": state["step"], "config": state["train_config"],
+                         "last": history[-1] if history else None, "history": history[::max(1, len(history) // 20)]},
+            "library_items": len(library.items)}
+    command = "python -m cuesmith.exporters.mtm_export " + " ".join(sys.argv[1:] if argv is None else argv)
+    manifest = package(model.eval(), args.out, command, text_encoder(config).spec(), data)
+    library.save(args.out / "library")
+    print(json.dumps(manifest["verification"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

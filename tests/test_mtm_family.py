@@ -1,5 +1,6 @@
 """The MTM family end to end: a tiny DiT trained a few steps on codec latents -> ONNX -> audio through ORT."""
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -20,18 +21,8 @@ from mtm_helpers import RATE, piece
 torch = pytest.importorskip("torch")
 
 from cuesmith.engine.nets.mtm import tiny  # noqa: E402
-from cuesmith.engine.training.mtm import train  # noqa: E402
+from cuesmith.engine.training.mtm import CONFIGS, train  # noqa: E402
 from cuesmith.exporters.mtm_export import package  # noqa: E402
-
-
-def batch(text: HashedText, items) -> dict:
-    tokens = [text.tokens(i.caption) for i in items]
-    t = lambda a: torch.from_numpy(np.stack(a).astype(np.float32))  # noqa: E731
-    frames = min(len(i.latent) for i in items)
-    return {"latent": t([i.latent[:frames] for i in items]), "text": t([a for a, _ in tokens]),
-            "text_mask": t([m for _, m in tokens]), "start": torch.zeros(len(items)),
-            "duration": torch.full((len(items),), frames / 50.0), "style": t([i.embedding for i in items]),
-            "control": t([i.latent[:frames] for i in items[::-1]]), "control_gate": torch.ones(len(items))}
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +31,10 @@ def model_dir(tmp_path_factory):
     codec, text = Codec.load(threads=1), HashedText()
     items = [item_from_audio(name, piece(bpm, mode, seconds=4.0), RATE, codec)
              for name, bpm, mode in (("fast", 125, "major"), ("slow", 75, "minor"))]
-    net, _ = train(tiny(), [batch(text, items)], steps=5, seed=0)
-    package(net, folder, "test", text.spec(), sampling={"guidance": 3.0, "steps": 6})
-    Library(items, text).save(folder / "library")
+    library = Library(items, text)
+    trained = train(library, folder.parent / "run", replace(CONFIGS["tiny"], steps=5), net_config=tiny())
+    package(trained["model"], folder, "test", text.spec(), sampling={"guidance": 3.0, "steps": 6})
+    library.save(folder / "library")
     return folder
 
 
@@ -75,9 +67,8 @@ def test_guidance_one_is_the_conditional_path_alone(model_dir):
 
 def test_cli_scores_with_the_tiny_model_and_names_a_missing_one(model_dir, tmp_path, cli, monkeypatch):
     clip = short_clip(tmp_path / "clip.mp4", seconds=2.0)
-    monkeypatch.setenv("CUESMITH_MODELS", str(tmp_path / "none"))
-    missing = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--out", str(tmp_path / "a")],
-                             capture_output=True, text=True)
+    missing = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--models", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "a")], capture_output=True, text=True)
     assert missing.returncode == 2 and "model mtm is missing" in missing.stderr
     assert not (tmp_path / "a").exists()
     done = subprocess.run([cli, "score", str(clip), "--family", "mtm", "--models", str(model_dir),

@@ -70,3 +70,21 @@ def test_builds_from_a_folder_of_the_users_music(tmp_path):
     built = Library.build(files, Codec.load(threads=1), HashedText(), progress=lambda s, f: seen.append(f))
     assert [i.path for i in built.items] == [str(f) for f in files] and seen[-1] == 1.0
     assert [i.tempo for i in built.items] == ["slow", "medium"]
+
+
+def test_a_users_description_names_its_own_partition():
+    from cuesmith.engine.pipelines.mtm.describe import attributes_of
+
+    video = Attributes("fast", "happy")
+    assert attributes_of("slow sad piano", video) == Attributes("slow", "sad")
+    assert attributes_of("calm strings, 72 bpm", video) == Attributes("slow", "happy")  # the mood left to the video
+    assert attributes_of("something anxious", video) == Attributes("fast", "anxious")
+    assert attributes_of("anything at all", None) is None
+
+
+def test_annotations_win_over_the_analysis(library):
+    codec = Codec.load(threads=1)
+    item = item_from_audio("told", piece(75, "minor"), RATE, codec, bpm=132.0, mode="major",
+                           instruments="flute and strings")
+    assert item.tempo == "fast" and item.bpm == 132.0
+    assert item.caption.startswith("fast ") and " major " in item.caption and item.caption.endswith("flute and strings")

@@ -44,6 +44,11 @@ def tiny() -> MTMConfig:
     return MTMConfig()
 
 
+def cpu_small() -> MTMConfig:
+    """What an hour of two CPU cores can train (engine/training/mtm.py "cpu-small")."""
+    return MTMConfig(width=128, layers=4, heads=4, control_layers=2, text_dim=64)
+
+
 def cpu() -> MTMConfig:
     return MTMConfig(width=256, layers=8, heads=8, control_layers=3, text_dim=256)
 
@@ -52,7 +57,7 @@ def gpu() -> MTMConfig:
     return MTMConfig(width=1024, layers=24, heads=16, control_layers=8, text_dim=256)
 
 
-CONFIGS = {"tiny": tiny, "cpu": cpu, "gpu": gpu}
+CONFIGS = {"tiny": tiny, "cpu-small": cpu_small, "cpu": cpu, "gpu": gpu}
 
 
 def fourier(values: torch.Tensor, dim: int) -> torch.Tensor:
@@ -216,5 +221,5 @@ def v_loss(model: MTMDiT, x0: torch.Tensor, cond: dict, generator: torch.Generat
     t = torch.rand(b, generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
     xt, v = v_target(x0, noise, t)
-    cond = model.drop_conditions(cond, generator)
+    cond = getattr(model, "module", model).drop_conditions(cond, generator)  # (the net inside DDP)
     return F.mse_loss(model(xt, t, **cond), v)

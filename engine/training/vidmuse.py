@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from ..nets.vidmuse import CONFIGS as NET_CONFIGS
 from ..nets.vidmuse import VidMuse, VidMuseConfig
 from ..pipelines.vidmuse.delay import interleave
+from . import loop
 from .train import setup_distributed
 
 
@@ -151,33 +151,6 @@ def validation_losses(net: VidMuse, batch: dict, chunk: int = 4) -> dict[str, fl
     return out
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@torch.no_grad()
-def update_ema(ema: dict[str, torch.Tensor], net: VidMuse, decay: float) -> None:
-    for name, value in net.state_dict().items():
-        if value.dtype.is_floating_point:
-            ema[name].mul_(decay).add_(value.detach(), alpha=1 - decay)
-        else:
-            ema[name].copy_(value)
-
-
-def save(path: Path, net: VidMuse, ema: dict, optimizer, step: int, config: TrainConfig, rng: np.random.Generator,
-         history: list) -> None:
-    state = {"model": net.state_dict(), "ema": ema, "optimizer": optimizer.state_dict(), "step": step,
-             "net_config": net.config.to_dict(), "train_config": asdict(config), "history": history,
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optional[VidMuseConfig] = None,
           resume: bool = False, steps: Optional[int] = None, rank: int = 0, world: int = 1,
           device: str = "cpu", valid: Optional[list[Pair]] = None, max_minutes: Optional[float] = None) -> dict:
@@ -189,16 +162,10 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
     rng = np.random.default_rng(config.seed + rank)
     net = VidMuse(net_config).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    step, history, last = 0, [], out / "last.pt"
-    if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema = state["ema"]
-        step, history = state["step"], state["history"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+    ema, step, history, last = loop.ema_of(net), 0, [], out / "last.pt"
+    state = loop.resume(last, net, optimizer, rng, device) if resume else None
+    if state:
+        ema, step, history = state["ema"], state["step"], state["history"]
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     target = steps or config.steps
     scorer, valid_batch = None, None
@@ -209,7 +176,7 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
     began, summed, counted = time.time(), 0.0, 0
     while step < target:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+            group["lr"] = loop.lr_at(step, config)
         batch = {k: v.to(device) for k, v in window_batch(pairs, net_config, rng, config.batch_size,
                                                           config.condition_dropout).items()}
         loss = loss_of(model, batch, net_config.special)
@@ -217,11 +184,11 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         optimizer.step()
-        update_ema(ema, net, config.ema_decay)
+        loop.update_ema(ema, net, config.ema_decay)
         step += 1
         summed, counted = summed + float(loss.detach()), counted + 1
         if step % config.log_every == 0 or step == target:
-            history.append({"step": step, "loss": summed / counted, "lr": lr_at(step - 1, config),
+            history.append({"step": step, "loss": summed / counted, "lr": loop.lr_at(step - 1, config),
                             "seconds": round(time.time() - began, 1)})
             summed, counted = 0.0, 0
             if scorer is not None:
@@ -231,7 +198,7 @@ def train(pairs: list[Pair], out: Path, config: TrainConfig, net_config: Optiona
                 print(json.dumps(history[-1]), flush=True)
         out_of_time = max_minutes is not None and time.time() - began > 60 * max_minutes
         if rank == 0 and (step % config.save_every == 0 or step == target or out_of_time):
-            save(last, net, ema, optimizer, step, config, rng, history)
+            loop.save(last, net, ema, optimizer, step, config, rng, history)
         if out_of_time:
             break
     return {"step": step, "history": history}

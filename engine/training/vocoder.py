@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -30,6 +28,7 @@ from ..nets.codec import CodecConfig, MelFrontend, pad_to_tokens
 from ..nets.spectral import MultiResolutionMelLoss
 from ..nets.vocoder import CONFIGS as NET_CONFIGS
 from ..nets.vocoder import Vocoder, VocoderConfig
+from . import loop
 
 
 @dataclass(frozen=True)
@@ -93,33 +92,6 @@ def window_batch(examples: list[Example], config: TrainConfig, hop: int,
     return torch.from_numpy(np.stack(inputs)), torch.from_numpy(np.stack(targets))
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@torch.no_grad()
-def update_ema(ema: dict[str, torch.Tensor], net: Vocoder, decay: float) -> None:
-    for name, value in net.state_dict().items():
-        if value.dtype.is_floating_point:
-            ema[name].mul_(decay).add_(value.detach(), alpha=1 - decay)
-        else:
-            ema[name].copy_(value)
-
-
-def save(path: Path, net: Vocoder, ema: dict, optimizer, step: int, config: TrainConfig,
-         rng: np.random.Generator, history: list) -> None:
-    state = {"model": net.state_dict(), "ema": ema, "optimizer": optimizer.state_dict(), "step": step,
-             "net_config": net.config.to_dict(), "train_config": asdict(config), "history": history,
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def load(path: Path, ema: bool = True) -> tuple[Vocoder, dict]:
     """The vocoder of a checkpoint (its EMA weights unless `ema` is False), in eval mode."""
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -150,38 +122,33 @@ def train(examples: list[Example], out: Path, config: TrainConfig = TrainConfig(
     net = Vocoder(net_config).to(device)
     loss_fn = MultiResolutionMelLoss(net_config.sample_rate).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay)
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    step, history, last = 0, [], out / "last.pt"
-    if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    ema, step, history, last = loop.ema_of(net), 0, [], out / "last.pt"
+    state = loop.resume(last, net, optimizer, rng, device) if resume else None
+    if state:
         ema, step, history = state["ema"], state["step"], state["history"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
         log(f"resumed at step {step}")
     began, summed, counted = time.time(), 0.0, 0
     net.train()
     while step < config.steps:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+            group["lr"] = loop.lr_at(step, config)
         logmel, target = (t.to(device) for t in window_batch(examples, config, net_config.hop, rng))
         loss = loss_fn(net(logmel), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         optimizer.step()
-        update_ema(ema, net, config.ema_decay)
+        loop.update_ema(ema, net, config.ema_decay)
         step += 1
         summed, counted = summed + float(loss.detach()), counted + 1
         out_of_time = max_minutes is not None and time.time() - began > 60 * max_minutes
         if step % config.log_every == 0 or step == config.steps or out_of_time:
-            history.append({"step": step, "loss": round(summed / counted, 4), "lr": lr_at(step - 1, config),
+            history.append({"step": step, "loss": round(summed / counted, 4), "lr": loop.lr_at(step - 1, config),
                             "seconds": round(time.time() - began, 1)})
             summed, counted = 0.0, 0
             log(json.dumps(history[-1]))
         if step % config.save_every == 0 or step == config.steps or out_of_time:
-            save(last, net, ema, optimizer, step, config, rng, history)
+            loop.save(last, net, ema, optimizer, step, config, rng, history)
         if out_of_time:
             log(f"stopping at step {step}: over the {max_minutes} minute budget (--resume continues)")
             break

@@ -25,7 +25,7 @@ from ...files import atomic_path, write_json_atomic
 from ...music import mood
 from ...music.audio import AudioAnalysis, analyze_audio, audio_from_samples
 from ...progress import Progress, report
-from .describe import Attributes, caption, tempo_class
+from .describe import DEFAULT_INSTRUMENTS, Attributes, caption, tempo_class
 
 ATTRIBUTE_FEATURES = 4  # tempo, valence, arousal, loudness
 INDEX_JSON, INDEX_ARRAYS = "library.json", "library.npz"
@@ -50,24 +50,28 @@ def embedding_dim(latent_dim: int) -> int:
     return 2 * latent_dim + ATTRIBUTE_FEATURES
 
 
-def valence_arousal(analysis: AudioAnalysis) -> tuple[float, float]:
-    major = 1.0 if analysis.mode == "major" else 0.0
+def valence_arousal(analysis: AudioAnalysis, mode: Optional[str] = None,
+                    bpm: Optional[float] = None) -> tuple[float, float]:
+    major = 1.0 if (mode or analysis.mode) == "major" else 0.0
     bright = min(1.0, analysis.brightness_hz / 4000.0)
     onset_rate = len(analysis.onsets) / max(analysis.duration, 1e-6)
-    pace = min(1.0, max(0.0, ((analysis.tempo or 90.0) - 60.0) / 120.0))
+    pace = min(1.0, max(0.0, ((bpm or analysis.tempo or 90.0) - 60.0) / 120.0))
     return 0.25 + 0.45 * major + 0.3 * bright, 0.6 * pace + 0.4 * min(1.0, onset_rate / 8.0)
 
 
-def item_from_audio(path: str, samples: np.ndarray, rate: int, codec) -> LibraryItem:
-    """Analyse and encode one piece of music (mono samples at `rate`)."""
+def item_from_audio(path: str, samples: np.ndarray, rate: int, codec, bpm: Optional[float] = None,
+                    mode: Optional[str] = None, instruments: str = DEFAULT_INSTRUMENTS) -> LibraryItem:
+    """Analyse and encode one piece of music (mono samples at `rate`). What its annotations know (the
+    corpus's tempo, key and programs) wins over the analysis's estimate."""
     analysis = analyze_audio(audio_from_samples(samples, rate, path))
     latent = codec.encode(samples, rate).latent.astype(np.float32)
-    bpm = float(analysis.tempo or 90.0)
-    valence, arousal = valence_arousal(analysis)
+    bpm = float(bpm or analysis.tempo or 90.0)
+    mode = mode or analysis.mode or "major"
+    valence, arousal = valence_arousal(analysis, mode, bpm)
     loudness = (analysis.loudness_lufs if analysis.loudness_lufs is not None else -60.0) / 60.0 + 1.0
     features = np.array([bpm / 200.0, valence, arousal, loudness], np.float32)
     embedding = np.concatenate([latent.mean(axis=0), latent.std(axis=0), features]).astype(np.float32)
-    return LibraryItem(path, caption(bpm, valence, arousal, analysis.mode or "major"), tempo_class(bpm),
+    return LibraryItem(path, caption(bpm, valence, arousal, mode, instruments), tempo_class(bpm),
                        mood.label(valence, arousal), bpm, embedding, latent)
 
 

@@ -18,7 +18,7 @@ from ...music.music import Music
 from ...progress import Progress, report
 from ...runtime.sessions import open_session, session_provider
 from ...runtime.store import ModelFolder, find_model
-from .describe import Attributes, describe
+from .describe import Attributes, attributes_of, describe
 from .library import Library
 from .sampler import sample, x0_from_v
 from .text import HashedText
@@ -70,7 +70,9 @@ class MTM:
         """`n` pieces of audio for `plan`; inputs["description"] (the user's words) wins over the text bridge's."""
         inputs = inputs or {}
         description, attributes = describe(plan, inputs["analysis"]) if "analysis" in inputs else ("", None)
-        description = inputs.get("description") or description
+        if inputs.get("description"):  # the user's words: their partition, the video's for what they leave out
+            description = inputs["description"]
+            attributes = attributes_of(description, attributes)
         began = time.perf_counter()
         latents = self.latents(description, attributes, plan.duration, n, seed, progress)
         timings = {"diffusion": round(time.perf_counter() - began, 4)}
