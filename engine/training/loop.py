@@ -46,6 +46,10 @@ def save(path: Path, net, ema: dict, optimizer, step: int, config, rng: np.rando
     state = {"model": net.state_dict(), "ema": ema, "optimizer": optimizer.state_dict(), "step": step,
              "net_config": net.config.to_dict(), "train_config": asdict(config), "history": history,
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+    write_state(path, state)
+
+
+def write_state(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     torch.save(state, tmp)

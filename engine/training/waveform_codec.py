@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from ..nets.spectral import MultiResolutionMelLoss
 from ..nets.waveform_codec import CONFIGS as NET_CONFIGS
 from ..nets.waveform_codec import MultiScaleSTFTDiscriminator, WaveformCodec, WaveformCodecConfig
+from . import loop
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,7 @@ def save(path: Path, codec: WaveformCodec, disc, optimisers: dict, step: int, co
              "optimisers": {k: o.state_dict() for k, o in optimisers.items()}, "step": step,
              "net_config": codec.config.to_dict(), "train_config": asdict(config), "history": history,
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    loop.write_state(path, state)
 
 
 def net_config_from(values: dict) -> WaveformCodecConfig:
