@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from ...codec.runtime import Codec
-from ...errors import CuesmithError
 from ...music.music import Music
 from ...progress import Progress, report
 from ...runtime.sessions import open_session, session_provider
