@@ -36,10 +36,11 @@ def clip_plans() -> dict:
                 for name, shots in CLIPS.items()}
 
 
-def generate_cues(out: Path, seeds=(0, 1, 2), model_dir: Path = ROOT / "models" / "vmusprod") -> list[Path]:
+def generate_cues(out: Path, seeds=(0, 1, 2), model_dir: Path = ROOT / "models" / "vmusprod",
+                  int8: bool = False) -> list[Path]:
     from cuesmith.engine.pipelines.vmusprod import VMusProd
 
-    model = VMusProd(model_dir)
+    model = VMusProd(model_dir, int8=int8) if int8 else VMusProd(model_dir)
     generate = getattr(model, "generate_stages", model.generate)  # (the family interface moved it)
     out.mkdir(parents=True, exist_ok=True)
     written = []

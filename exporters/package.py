@@ -17,6 +17,14 @@ rest of its manifest (the other stages, measurements, known limits); the
 command is added to the manifest's. Either way a stage keeps the tuned
 "sampling" of the manifest it replaces (benchmarks/tune_sampling.py wrote
 it; a full re-package once dropped it).
+
+    python -m cuesmith.exporters.package --out models/vmusprod --reexport-decoders
+
+exports the folder's decoder step graphs again with the current exporter from
+the weights the folder already holds (read back from its graphs,
+training/warm.py: no checkpoint needed), verifies them against that net and
+keeps everything else. Exporter changes that keep the math (issue 19: one
+embedding Gather, no Transposes for a single token) reach shipped models so.
 """
 from __future__ import annotations
 
@@ -29,8 +37,8 @@ from typing import Optional
 from cuesmith.engine.files import write_json_atomic
 from cuesmith.engine.runtime.store import sha256
 
-from .onnx_export import export_stage
-from .verify import verify_stage
+from .onnx_export import export_decoder, export_stage, quantize_int8
+from .verify import verify_net, verify_stage
 
 STAGES = ("chord", "melody", "accompaniment")
 
@@ -84,6 +92,25 @@ def _replace_stages(manifest: dict, entries: dict, out: Path, command: str) -> d
     return manifest
 
 
+def reexport_decoders(folder: Path, command: str, int8: bool = True) -> dict:
+    """Every stage's decoder (and int8 decoder) in `folder` exported again from the folder's own weights."""
+    from cuesmith.engine.files import atomic_path
+    from cuesmith.engine.training.warm import shipped_net
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for stage, entry in manifest["stages"].items():
+        net = shipped_net(folder, stage, entry["net_config"])
+        decoder = folder / entry["files"]["decoder"]
+        with atomic_path(decoder) as tmp:
+            export_decoder(net, tmp)
+        if int8 and "decoder_int8" in entry["files"]:
+            target = folder / entry["files"]["decoder_int8"]
+            with atomic_path(target) as tmp:
+                quantize_int8(decoder, tmp)
+        entry["verification"] = verify_net(net, folder)
+    return _replace_stages(manifest, {}, folder, command)
+
+
 def add_metrics(folder: Path, metrics: dict) -> dict:
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -101,7 +128,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--no-int8", action="store_true")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="re-export only these stages into OUT's existing manifest")
+    parser.add_argument("--reexport-decoders", action="store_true",
+                        help="export OUT's decoder graphs again from the weights OUT holds (no --run)")
     args = parser.parse_args(argv)
+    if args.reexport_decoders:
+        command = args.command or "python -m cuesmith.exporters.package --out " + str(args.out) + " --reexport-decoders"
+        manifest = reexport_decoders(args.out, command, int8=not args.no_int8)
+        print(json.dumps({s: e["verification"] for s, e in manifest["stages"].items()}, indent=1))
     if args.run:
         manifest = package(args.run, args.out, args.command, int8=not args.no_int8, stages=tuple(args.stages))
         print(json.dumps({s: e["verification"] for s, e in manifest["stages"].items()}, indent=1))

@@ -111,8 +111,12 @@ def compare_graphs(net, folder: Path, decoder_file: str, feeds, memory_bar, sequ
 
 
 def verify_stage(checkpoint: Path, folder: Path, steps: int = 48) -> dict:
-    net, state = load_checkpoint(checkpoint)
-    stage = state["stage"]
+    return verify_net(load_checkpoint(checkpoint)[0], folder, steps)
+
+
+def verify_net(net, folder: Path, steps: int = 48) -> dict:
+    """The stage's graphs in `folder` (fp32, and int8 where shipped) against `net` in torch."""
+    stage = net.config.stage
     feeds, memory_bar, ids = encoder_feeds(stage, net)
     sequence, logits = torch_greedy(net, feeds, memory_bar, ids, steps)
     report = {"fp32": compare_graphs(net, folder, f"{stage}.decoder.onnx", feeds, memory_bar, sequence, logits)}

@@ -101,3 +101,16 @@ def test_sampling_respects_mask_top_k_and_seed():
     assert 0 not in draws and len(set(draws)) > 1
     again = [sample(logits, allowed, np.random.default_rng(s), Sampling()) for s in range(50)]
     assert draws == again
+
+
+def test_a_missing_model_is_the_error_even_while_the_video_decodes(tmp_path):
+    """The model loads beside the analysis (job.py): its error still comes first and nothing is written."""
+    from cuesmith.engine import Engine
+    from media import Shot, make_video
+
+    clip = make_video(tmp_path / "clip.mp4", [Shot(4.0, "warm", 0.3)], size=(160, 96), fps=24)
+    reports = []
+    with pytest.raises(CuesmithError, match="model vmusprod is missing"):
+        Engine(use_cache=False, model_dir=tmp_path / "empty").score(
+            video=str(clip.path), out_dir=str(tmp_path / "out"), progress=lambda stage, f: reports.append(f))
+    assert not (tmp_path / "out").exists()

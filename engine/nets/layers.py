@@ -82,12 +82,31 @@ class TokenEmbedding(nn.Module):
         self.d_model = config.d_model
 
     def forward(self, tokens: torch.Tensor, context: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        x = sinusoid(positions, self.d_model)
-        for i, embed in enumerate(self.fields):
-            x = x + embed(tokens[..., i])
-        for i, embed in enumerate(self.context):
-            x = x + embed(context[..., i].clamp(0, self.limits[i] - 1))
-        return self.drop(x)
+        # One Gather over the tables side by side, one index per field (offset into its table): the same
+        # sum as a lookup per field, but in the exported decoder step the per-field lookups, their index
+        # Squeezes and Clips were 60 of its 243 nodes (issue 19). The tables stay separate parameters.
+        table = torch.cat([e.weight for e in (*self.fields, *self.context)])
+        sizes = [e.num_embeddings for e in (*self.fields, *self.context)]
+        offsets = torch.tensor([0] + sizes[:-1], device=tokens.device).cumsum(0)
+        highest = torch.tensor(self.limits, device=tokens.device) - 1
+        index = torch.cat([tokens, torch.minimum(context.clamp(min=0), highest)], dim=-1) + offsets
+        return self.drop(sinusoid(positions, self.d_model) + table[index].sum(dim=-2))
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(B,T,H*D) -> (B,H,T,D); for one token (the decoder step) a reshape alone, no Transpose in its graph."""
+    b, t, width = x.shape
+    if t == 1:
+        return x.reshape(b, n_heads, 1, width // n_heads)
+    return x.view(b, t, n_heads, width // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B,H,T,D) -> (B,T,H*D), the inverse of `split_heads`."""
+    b, h, t, d = x.shape
+    if t == 1:
+        return x.reshape(b, 1, h * d)
+    return x.transpose(1, 2).reshape(b, t, h * d)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -105,19 +124,11 @@ class SelfAttention(nn.Module):
         self.n_heads, self.head_dim = config.n_heads, config.head_dim
         self.drop = nn.Dropout(config.dropout)
 
-    def heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-
-    def merge(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, t, d = x.shape
-        return x.transpose(1, 2).reshape(b, t, h * d)
-
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, past_k=None, past_v=None):
-        q, k, v = (self.heads(part) for part in self.qkv(x).chunk(3, dim=-1))
+        q, k, v = (split_heads(part, self.n_heads) for part in self.qkv(x).chunk(3, dim=-1))
         if past_k is not None:
             k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        y = self.drop(self.out(self.merge(attend(q, k, v, allowed))))
+        y = self.drop(self.out(merge_heads(attend(q, k, v, allowed))))
         return y, k, v
 
 
@@ -138,10 +149,8 @@ class CrossAttention(nn.Module):
         return k, v
 
     def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor):
-        b, t, _ = x.shape
-        q = self.q(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        y = attend(q, k, v, allowed).transpose(1, 2).reshape(b, t, -1)
-        return self.drop(self.out(y))
+        q = split_heads(self.q(x), self.n_heads)
+        return self.drop(self.out(merge_heads(attend(q, k, v, allowed))))
 
 
 class FeedForward(nn.Module):

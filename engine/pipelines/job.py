@@ -15,6 +15,7 @@ at a time (music/render.py): a long cue's audio is never held in memory.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -59,16 +60,19 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
     check_out_dir(request.out_dir)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    model = load_model(request.family, request.int8)  # first: a missing model stops the job before any work
-    timings["load_models"] = _since(began)
-    t = time.perf_counter()
-    if request.clips:  # a timeline: one analysis on the timeline's clock, each clip boundary a cut
-        from ..video.sequence import analyze_clips
-
-        analysis = analyze_clips(request.clips, analyze, progress, request.timeline)
-    else:
-        analysis = analyze(request.video, request.start, request.end, progress)
-    timings["analyze"] = _since(t)
+    # The model's sessions open on a worker thread while the video decodes (ONNX Runtime builds them without
+    # the GIL): a third of a cold 30 s score was the two one after the other (issue 19). A model that fails
+    # to load (missing, damaged) stops the analysis at its next progress report.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuesmith-load") as pool:
+        loading = pool.submit(_timed, load_model, request.family, request.int8)
+        try:
+            analysis = _analysis(request, analyze, _stopped_by(loading, progress))
+        except Exception:
+            if loading.exception() is not None:  # (waits for the load) a model that cannot load is the error
+                raise loading.exception() from None
+            raise
+        timings["analyze"] = _since(began)
+        model, timings["load_models"] = loading.result()  # (overlaps "analyze")
     t = time.perf_counter()
     plan = plan_for(analysis, request)
     timings["plan"] = _since(t)
@@ -90,6 +94,28 @@ def score(request: ScoreRequest, analyze: Callable, load_model: Callable[[str, b
     timings["total"] = _since(began)
     return Score(request, plan, analysis, music, critique, placement, model.info,
                  dict(music[0].report.get("providers", {})), timings)
+
+
+def _analysis(request: ScoreRequest, analyze: Callable, progress: Progress):
+    if request.clips:  # a timeline: one analysis on the timeline's clock, each clip boundary a cut
+        from ..video.sequence import analyze_clips
+
+        return analyze_clips(request.clips, analyze, progress, request.timeline)
+    return analyze(request.video, request.start, request.end, progress)
+
+
+def _timed(load_model: Callable, family: str, int8: bool) -> tuple[Any, float]:
+    t = time.perf_counter()
+    return load_model(family, int8), _since(t)
+
+
+def _stopped_by(loading: Future, progress: Optional[Progress]) -> Progress:
+    """`progress`, raising the model load's error at the first report after it failed."""
+    def forward(stage: str, fraction: float) -> None:
+        if loading.done() and loading.exception() is not None:
+            raise loading.exception()
+        report(progress, stage, fraction)
+    return forward
 
 
 def with_clips(request: ScoreRequest) -> ScoreRequest:

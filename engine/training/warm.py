@@ -89,3 +89,12 @@ def load_shipped(net: torch.nn.Module, folder: Path, stage: str) -> list[str]:
             else:
                 raise ValueError(f"{stage} {name}: shipped shape {array.shape} does not fit {tuple(tensor.shape)}")
     return kept
+
+
+def shipped_net(folder: Path, stage: str, net_config: dict) -> torch.nn.Module:
+    """`stage`'s net as shipped in `folder` (config from its manifest entry, weights from its graphs), in eval mode."""
+    from ..nets import NETS, config_from_dict
+
+    net = NETS[stage][1](config_from_dict(stage, net_config))
+    load_shipped(net, folder, stage)
+    return net.eval()
