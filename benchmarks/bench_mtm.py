@@ -121,7 +121,8 @@ def steering() -> str:
     spent = time.perf_counter() - began
     real = real_rows(model)
     lines = [
-        f"Model: {model.model.manifest.get('id', 'mtm')} ({model.config['width']} wide, {model.config['layers']} layers), "
+        f"Model: {model.model.manifest.get('id', 'mtm')} ({model.config['width']} wide, {model.config['layers']} layers, "
+        f"text encoder {model.text.name}), "
         f"{len(conditioned)} descriptions, {SECONDS:.0f} s each, {model.steps} steps, guidance {model.guidance} "
         f"vs 0 (null condition), same noise per description; {spent:.0f} s for all {2 * len(conditioned)} clips.",
         "",

@@ -140,6 +140,7 @@ def library_sample(library, size: int):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from cuesmith.engine.pipelines.mtm.text import NAME
     from cuesmith.engine.training.mtm import load_items, text_encoder
 
     parser = argparse.ArgumentParser(description="export an MTM checkpoint (EMA weights) to ONNX with its library")
@@ -152,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     config = MTMConfig(**state["net_config"])
     model = MTMDiT(config)
     model.load_state_dict(state["ema"])
-    library = library_sample(load_items(args.items / "train", config), args.library_size)
+    text = text_encoder(state["train_config"].get("text_encoder", NAME), config)
+    library = library_sample(load_items(args.items / "train", text), args.library_size)
     history = state["history"]
     data = {"train": "corpus excerpts of POP909 001-700 (engine/training/mtm.py prepare)",
             "validation": "corpus excerpts of POP909 701-800",
@@ -160,7 +162,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "last": history[-1] if history else None, "history": history[::max(1, len(history) // 20)]},
             "library_items": len(library.items)}
     command = "python -m cuesmith.exporters.mtm_export " + " ".join(sys.argv[1:] if argv is None else argv)
-    manifest = package(model.eval(), args.out, command, text_encoder(config).spec(), data)
+    manifest = package(model.eval(), args.out, command, text.spec(), data)
     library.save(args.out / "library")
     print(json.dumps(manifest["verification"]))
     return 0

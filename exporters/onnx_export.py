@@ -179,7 +179,7 @@ def export_traced(graphs: dict, out: Path, files: dict[str, str]) -> dict[str, P
     return paths
 
 
-def quantize_int8(source: Path, target: Path, op_types: tuple[str, ...] = ("MatMul",)) -> Path:
+def quantize_int8(source: Path, target: Path, op_types: tuple[str, ...] = ("MatMul",), per_channel: bool = False) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -190,7 +190,8 @@ def quantize_int8(source: Path, target: Path, op_types: tuple[str, ...] = ("MatM
     stripped = target.with_name(target.name + ".fp32.tmp")
     onnx.save(model, str(stripped))
     try:
-        quantize_dynamic(str(stripped), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+        quantize_dynamic(str(stripped), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
+                         per_channel=per_channel)
     finally:
         stripped.unlink(missing_ok=True)
     return target

@@ -106,3 +106,21 @@ def test_runtime_path_imports_no_torch():
     code = ("import sys, cuesmith.engine.pipelines.mtm, cuesmith.engine.pipelines.mtm.library; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_model_trained_with_the_shipped_text_encoder_runs_with_it(tmp_path):
+    from cuesmith.engine.pipelines.mtm.text import SHIPPED, OnnxText, text_encoder
+
+    text = text_encoder({"name": SHIPPED, "max_tokens": 32})
+    codec = Codec.load(threads=1)
+    library = Library([item_from_audio(name, piece(bpm, mode, seconds=3.0), RATE, codec)
+                       for name, bpm, mode in (("fast", 125, "major"), ("slow", 75, "minor"))], text)
+    trained = train(library, tmp_path / "run", replace(CONFIGS["tiny"], steps=2))
+    assert trained["model"].config.text_dim == text.dim == 384  # the DiT's text width follows the encoder
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["train_config"]["text_encoder"] == SHIPPED
+    package(trained["model"], tmp_path / "mtm", "test", text.spec(), sampling={"guidance": 3.0, "steps": 2})
+    model = load_family("mtm", tmp_path / "mtm")
+    assert isinstance(model.text, OnnxText) and model.text.spec() == text.spec()
+    plan = type("Plan", (), {"duration": 1.0})()
+    music = model.generate(plan, {"description": "a mournful, unhurried ballad"}, n=1, seed=0)
+    assert np.isfinite(music[0].stems["music"]).all()

@@ -32,7 +32,8 @@ import torch
 from ..nets.mtm import CONFIGS as NET_CONFIGS
 from ..nets.mtm import MTMConfig, MTMDiT, v_loss
 from ..pipelines.mtm.library import Library, LibraryItem
-from ..pipelines.mtm.text import HashedText
+from ..pipelines.mtm import text as text_encoders
+from ..pipelines.mtm.text import TextEncoder
 from . import loop
 from .train import setup_distributed
 
@@ -57,11 +58,12 @@ class TrainConfig:
     save_every: int = 200
     log_every: int = 50
     seed: int = 1
+    text_encoder: str = text_encoders.SHIPPED  # pipelines/mtm/text.py: a text model's name or hashed-bow-v1
 
 
 CONFIGS = {
     "tiny": TrainConfig("tiny", "tiny", steps=6, batch_size=2, crop_seconds=1.0, lr=1e-3, warmup_steps=2,
-                        ema_decay=0.9, save_every=3, log_every=1),
+                        ema_decay=0.9, save_every=3, log_every=1, text_encoder=text_encoders.NAME),
     "cpu-small": TrainConfig("cpu-small", "cpu-small", steps=3000, batch_size=8, crop_seconds=6.0, lr=5e-4,
                              warmup_steps=100),
     "cpu": TrainConfig("cpu", "cpu", steps=20_000, batch_size=8, crop_seconds=10.0, lr=3e-4, warmup_steps=500),
@@ -71,8 +73,14 @@ CONFIGS = {
 }
 
 
-def text_encoder(net: MTMConfig) -> HashedText:
-    return HashedText(net.text_dim, MAX_TEXT_TOKENS)
+def text_encoder(name: str, net: Optional[MTMConfig] = None) -> TextEncoder:
+    """The run's encoder (`net.text_dim` sizes only the hashed one; a learned one sets the net's width)."""
+    return text_encoders.named(name, MAX_TEXT_TOKENS, net.text_dim if net else 64)
+
+
+def fit_text_width(net: MTMConfig, text: TextEncoder) -> MTMConfig:
+    """The DiT's text width follows the encoder's token width."""
+    return replace(net, text_dim=text.dim)
 
 
 # -- data -----------------------------------------------------------------------
@@ -97,7 +105,7 @@ def prepare(corpus: Path, out: Path, codec_folder: Optional[Path] = None, limit:
             items.append(_item(excerpt, str(audio_path), audio.stereo.mean(axis=1), audio.native_rate, codec,
                                instruments([variant["melody_program"], variant["accompaniment_program"]])))
         if items:
-            Library(items, HashedText()).save(out / split)
+            Library(items, text_encoders.HashedText()).save(out / split)  # captions: encoded when loaded
         counts[split] = len(items)
     return counts
 
@@ -161,7 +169,8 @@ def train(library: Library, out: Path, config: TrainConfig, valid: Optional[Libr
           rank: int = 0, world: int = 1, device: str = "cpu", max_minutes: Optional[float] = None) -> dict:
     """Train to `steps` (default: the config's) or `max_minutes`; returns {"step", "history", "model" (the
     EMA weights, in eval mode)}. Writes `out/last.pt` (the exporter reads its EMA weights)."""
-    net_config = net_config or NET_CONFIGS[config.net]()
+    net_config = net_config or fit_text_width(NET_CONFIGS[config.net](), library.text)
+    config = replace(config, text_encoder=library.text.name)  # what the checkpoint says it was trained with
     torch.manual_seed(config.seed + rank)
     rng = np.random.default_rng(config.seed + rank)
     net = MTMDiT(net_config).to(device)
@@ -171,8 +180,8 @@ def train(library: Library, out: Path, config: TrainConfig, valid: Optional[Libr
     if state:
         ema, step, history = state["ema"], state["step"], state["history"]
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    text, frames = text_encoder(net_config), max(1, int(config.crop_seconds * FRAME_RATE))
-    neighbours = Neighbours.of(Library(library.items, text), config.broad_k)
+    text, frames = library.text, max(1, int(config.crop_seconds * FRAME_RATE))
+    neighbours = Neighbours.of(library, config.broad_k)
     target, began, summed, counted = steps or config.steps, time.time(), 0.0, 0
     while step < target:
         for group in optimizer.param_groups:
@@ -215,15 +224,15 @@ def validation_loss(weights: dict, net_config: MTMConfig, valid: Library, config
                     crops: int = 16) -> float:
     """v loss of `weights` on fixed crops, noise and times of `valid` (condition dropout included, as trained)."""
     net = ema_model(weights, net_config)
-    text, frames = text_encoder(net_config), max(1, int(config.crop_seconds * FRAME_RATE))
-    neighbours = Neighbours.of(Library(valid.items, text), config.broad_k)
-    batch = batch_of(valid, neighbours, text, frames, np.random.default_rng(0), crops)
+    frames = max(1, int(config.crop_seconds * FRAME_RATE))
+    neighbours = Neighbours.of(valid, config.broad_k)
+    batch = batch_of(valid, neighbours, valid.text, frames, np.random.default_rng(0), crops)
     latent = batch.pop("latent")
     return float(v_loss(net, latent, batch, torch.Generator().manual_seed(0)))
 
 
-def load_items(folder: Path, net_config: MTMConfig) -> Library:
-    return Library.load(folder, text_encoder(net_config))
+def load_items(folder: Path, text: TextEncoder) -> Library:
+    return Library.load(folder, text)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -242,6 +251,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     t.add_argument("--minutes", type=float, help="stop (and save) after this many minutes")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--threads", type=int)
+    t.add_argument("--text-encoder", help=f"a text model's name or {text_encoders.NAME} "
+                                           "(default: the config's, the shipped MiniLM but for tiny)")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         counts = prepare(args.corpus, args.out, args.codec, args.limit)
@@ -251,13 +262,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     rank, world, device = setup_distributed()
     config = CONFIGS[args.config]
-    net_config = NET_CONFIGS[config.net]()
+    if args.text_encoder:
+        config = replace(config, text_encoder=args.text_encoder)
+    text = text_encoder(config.text_encoder, NET_CONFIGS[config.net]())
+    net_config = fit_text_width(NET_CONFIGS[config.net](), text)
     if not (args.items / "train").is_dir():
         parser.error(f"no library in {args.items / 'train'} (run the prepare command first)")
-    library = load_items(args.items / "train", net_config)
-    valid = load_items(args.items / "valid", net_config) if (args.items / "valid").is_dir() else None
+    library = load_items(args.items / "train", text)
+    valid = load_items(args.items / "valid", text) if (args.items / "valid").is_dir() else None
     mine = Library(library.items[rank::world], library.text) if len(library.items) >= world else library
-    train(mine, args.out, replace(config), valid, net_config, resume=args.resume, steps=args.steps, rank=rank,
+    train(mine, args.out, config, valid, net_config, resume=args.resume, steps=args.steps, rank=rank,
           world=world, device=device, max_minutes=args.minutes)
     return 0
 

@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from ...codec.runtime import Codec
-from ...errors import CuesmithError
 from ...music.music import Music
 from ...progress import Progress, report
 from ...runtime.sessions import open_session, session_provider
@@ -21,7 +20,7 @@ from ...runtime.store import ModelFolder, find_model
 from .describe import Attributes, attributes_of, describe
 from .library import Library
 from .sampler import sample, x0_from_v
-from .text import HashedText
+from .text import TextEncoder, text_encoder
 
 FAMILY = "mtm"
 GUIDANCE, STEPS = 3.0, 25
@@ -32,12 +31,9 @@ def load(model_dir: Optional[Path] = None, int8: bool = False) -> "MTM":
     return MTM(find_model(FAMILY, model_dir))
 
 
-def text_encoder(model: ModelFolder) -> HashedText:
-    spec = model.manifest.get("interface", {}).get("text_encoder", {})
-    if spec.get("name") != HashedText.name:
-        raise CuesmithError(f"model mtm wants text encoder {spec.get('name')!r}; this cuesmith has {HashedText.name!r}",
-                            model.path, hint="install the cuesmith version the model was exported with")
-    return HashedText(spec["dim"], spec["max_tokens"])
+def model_text_encoder(model: ModelFolder) -> TextEncoder:
+    """The text encoder the model was trained with, as its manifest names it."""
+    return text_encoder(model.manifest.get("interface", {}).get("text_encoder", {}))
 
 
 def fit_frames(latent: np.ndarray, frames: int) -> np.ndarray:
@@ -49,7 +45,7 @@ class MTM:
     def __init__(self, model: ModelFolder, threads: int = 0):
         self.model = model
         self.config = model.stage_config("mtm")
-        self.text = text_encoder(model)
+        self.text = model_text_encoder(model)
         self.sessions = {role: open_session(model.file("mtm", role), threads) for role in ("condition", "step")}
         self.codec = Codec.load(threads=threads)
         library = model.path / "library"
