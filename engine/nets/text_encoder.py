@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import CuesmithError
+from .layers import merge_heads, split_heads
 
 NEG = -1e9  # added to attention scores of padding
 
@@ -214,16 +215,6 @@ PREFIXES = ("", "bert.", "model.", "transformer.")  # BertForX / wrapped checkpo
 
 
 # -- shared ---------------------------------------------------------------------------
-
-def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    b, t, d = x.shape
-    return x.view(b, t, heads, d // heads).transpose(1, 2)
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    b, h, t, d = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * d)
-
 
 def padding_bias(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, T) 1/0 -> (B, 1, 1, T) additive score bias that hides padding keys."""

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..pipelines.vidmuse.features import N_STATS, TOKENS_PER_FRAME
+from .layers import merge_heads, sinusoid, split_heads
 
 CLIP_WIDTH = 768  # ViT-B/32 last_hidden_state width
 
@@ -91,24 +92,6 @@ CONFIGS = {
     "small": VidMuseConfig("small", d_model=1024, n_heads=16, n_layers=24, d_ff=4096, d_visual=768,
                            visual_heads=12, frame_layers=2, dropout=0.1),
 }
-
-
-def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    """(..., dim) sinusoidal encoding of integer positions."""
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=positions.device) * (-math.log(10000.0) / half))
-    angles = positions.to(torch.float32).unsqueeze(-1) * freqs
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
-
-
-def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    b, t, d = x.shape
-    return x.view(b, t, n_heads, d // n_heads).transpose(1, 2)
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    b, h, t, d = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * d)
 
 
 def attend(q, k, v, causal: bool = False, keys_transposed: bool = False) -> torch.Tensor:
