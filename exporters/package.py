@@ -41,6 +41,7 @@ from .onnx_export import export_decoder, export_stage, quantize_int8
 from .verify import verify_net, verify_stage
 
 STAGES = ("chord", "melody", "accompaniment")
+READ_BACK_TOLERANCE = 1e-4  # max |Δlogit| between a folder's decoder graph and the net read back from it
 
 
 def package(run: Path, out: Path, command: str, int8: bool = True, checkpoint: str = "best.pt",
@@ -100,6 +101,10 @@ def reexport_decoders(folder: Path, command: str, int8: bool = True) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text())
     for stage, entry in manifest["stages"].items():
         net = shipped_net(folder, stage, entry["net_config"])
+        held = verify_net(net, folder)["fp32"]["max_abs_logit_diff"]
+        if held > READ_BACK_TOLERANCE:  # the weights read back are not the graphs' own: exporting would change the model
+            raise ValueError(f"{folder}/{stage}: weights read back from the graphs differ from them "
+                             f"(max |Δlogit| {held:.3g}); not re-exported")
         decoder = folder / entry["files"]["decoder"]
         with atomic_path(decoder) as tmp:
             export_decoder(net, tmp)

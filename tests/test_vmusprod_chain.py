@@ -111,3 +111,33 @@ def test_re_exporting_one_stage_keeps_the_rest_of_the_manifest(tiny_run, tmp_pat
     assert json.loads((folder / "manifest.json").read_text()) == json.loads(json.dumps(after))  # (tuples: lists)
     with pytest.raises(ValueError):
         package(tmp_path / "run2", tmp_path / "empty", command="x", stages=("chord",))
+
+
+def test_re_exported_decoders_compute_what_the_folder_held(tiny_model, tmp_path):
+    """`package --reexport-decoders`: new decoder graphs from the folder's own weights (no checkpoint), the
+    same logits as the graphs they replace, the manifest's hashes and verification updated."""
+    import json
+    import shutil
+
+    import onnxruntime as ort
+
+    from cuesmith.engine.runtime.store import sha256
+    from cuesmith.exporters.package import main as package_main
+
+    folder = tmp_path / "vmusprod"
+    shutil.copytree(tiny_model[0], folder)
+    before = ort.InferenceSession(str(tiny_model[0] / "melody.decoder.onnx"), providers=["CPUExecutionProvider"])
+    assert package_main(["--out", str(folder), "--reexport-decoders"]) == 0
+    after = ort.InferenceSession(str(folder / "melody.decoder.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for i in before.get_inputs():
+        shape = [d if isinstance(d, int) else {"batch": 2, "past_len": 5, "memory_len": 7}.get(d, 3) for d in i.shape]
+        feeds[i.name] = (rng.integers(0, 3, shape) if "int64" in i.type else rng.standard_normal(shape)).astype(
+            np.int64 if "int64" in i.type else np.float32)
+    for old, new in zip(before.run(None, feeds)[:2], after.run(None, feeds)[:2]):
+        assert np.abs(old - new).max() < 1e-4
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"]["melody.decoder.onnx"]["sha256"] == sha256(folder / "melody.decoder.onnx")
+    assert manifest["stages"]["melody"]["verification"]["fp32"]["max_abs_logit_diff"] < 1e-4
+    assert manifest["command"].endswith("--reexport-decoders")

@@ -47,4 +47,4 @@ def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, sa
         probs = probs[:cut] / probs[:cut].sum()
     cdf = probs.cumsum()
     cdf /= cdf[-1]
-    return int(index[order[min(int(cdf.searchsorted(rng.random(), side="right")), len(order) - 1)]])
+    return int(index[order[min(int(cdf.searchsorted(rng.random(), side="right")), len(cdf) - 1)]])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 PREFIX = "net."
+GATHERED = "gathered:"  # graph_weights' key of a 2-D table a Gather reads
 
 
 def graph_weights(path: Path, linears: list[str], layer_norms: list[str]) -> dict[str, np.ndarray]:
@@ -52,6 +53,9 @@ def graph_weights(path: Path, linears: list[str], layer_norms: list[str]) -> dic
     if len(norms) == len(layer_norms):  # (shared-value scales and shifts are stored once, too)
         for name, node in zip(layer_norms, norms):
             weights[f"{name}.weight"], weights[f"{name}.bias"] = arrays[node.input[1]], arrays[node.input[2]]
+    for node in graph.node:  # tables the exporter folded into one (TokenEmbedding's concatenated tables)
+        if node.op_type in ("Gather", "GatherND") and arrays.get(node.input[0], np.empty(0)).ndim == 2:
+            weights.setdefault(f"{GATHERED}{node.input[0]}", arrays[node.input[0]])
     for name, array in arrays.items():  # the heads' type embedding, unsqueezed for all_types
         if array.ndim == 3 and array.shape[0] == 1 and not name.startswith(PREFIX):
             weights.setdefault("heads.type_embed.weight", array[0])
@@ -71,8 +75,10 @@ def load_shipped(net: torch.nn.Module, folder: Path, stage: str) -> list[str]:
     """Copy `stage`'s shipped weights from `folder` into `net`; returns the parameter names left as they were."""
     found: dict[str, np.ndarray] = {}
     for part in ("encoder", "decoder"):
-        found.update(graph_weights(folder / f"{stage}.{part}.onnx", graph_modules(net, part, torch.nn.Linear),
-                                   graph_modules(net, part, torch.nn.LayerNorm)))
+        weights = graph_weights(folder / f"{stage}.{part}.onnx", graph_modules(net, part, torch.nn.Linear),
+                                graph_modules(net, part, torch.nn.LayerNorm))
+        _split_folded_tables(net, weights, part)
+        found.update({name: array for name, array in weights.items() if not name.startswith(GATHERED)})
     state = net.state_dict()
     kept = []
     with torch.no_grad():
@@ -89,6 +95,24 @@ def load_shipped(net: torch.nn.Module, folder: Path, stage: str) -> list[str]:
             else:
                 raise ValueError(f"{stage} {name}: shipped shape {array.shape} does not fit {tuple(tensor.shape)}")
     return kept
+
+
+def _split_folded_tables(net: torch.nn.Module, found: dict[str, np.ndarray], part: str) -> None:
+    """A TokenEmbedding's tables where the graph holds them as one folded table (the exporter's optimiser
+    folds the concatenation of small tables into a constant): split back by the tables' sizes, in order."""
+    from ..nets.layers import TokenEmbedding
+
+    folded = [a for k, a in found.items() if k.startswith(GATHERED)]
+    for prefix, module in net.named_modules():
+        in_part = (prefix == "source_embed") == (part == "encoder")  # the token encoder's, or the decoder's
+        if not isinstance(module, TokenEmbedding) or not in_part or f"{prefix}.fields.0.weight" in found:
+            continue
+        tables = [f"{prefix}.{kind}.{i}.weight" for kind, group in (("fields", module.fields), ("context", module.context))
+                  for i in range(len(group))]
+        sizes = [e.num_embeddings for e in (*module.fields, *module.context)]
+        match = [a for a in folded if a.shape == (sum(sizes), module.d_model)]
+        if len(match) == 1:
+            found.update(zip(tables, np.split(match[0], np.cumsum(sizes)[:-1])))
 
 
 def shipped_net(folder: Path, stage: str, net_config: dict) -> torch.nn.Module:
