@@ -48,6 +48,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     from cuesmith.engine.training.warm import shipped_net
     from cuesmith.exporters.onnx_export import load_checkpoint
     from cuesmith.engine.pipelines.vmusprod.decode import DECODER_THREADS
+    from cuesmith.engine.runtime.kv_cache import InPlaceCache
     from cuesmith.engine.runtime.sessions import open_session
 
     manifest = json.loads((MODEL / "manifest.json").read_text())
@@ -100,6 +101,16 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
             cache = dict(zip(names, out[2:]))
         return cache
 
+    def in_place_loop(session, steps: int, start: int = 0, cache=None):
+        """The runtime's loop over an in-place graph: one preallocated cache, rewound to `start` tokens."""
+        names = [o.name.replace("present", "past") for o in session.get_outputs()[2:]]
+        cross = {f"cross_{kv}_{i}": x[i].numpy() for kv, x in (("k", cross_k), ("v", cross_v)) for i in range(c.n_layers)}
+        cache = cache or InPlaceCache(session, names, (1, c.n_heads, length, c.head_dim))
+        cache.length = start
+        for t in range(start, start + steps):
+            cache.step({"token": tokens[:, t:t + 1], "context": context[:, t:t + 1]}, cross, source_bar.numpy())
+        return cache
+
     step, clip = {}, {}  # step: (backend, prefix) -> ms
     for threads in (2, 1):
         torch.set_num_threads(threads)
@@ -112,13 +123,17 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     for prefix in STEP_PREFIXES:
         step["torch eager, no cache, 2 threads", prefix] = _median_ms(lambda: torch_uncached(1, prefix), 10)
     clip["torch eager, no cache, 2 threads"] = _median_ms(lambda: torch_uncached(CLIP_STEPS), 1)
-    for role, label in (("decoder", "fp32"), ("decoder_int8", "int8")):
+    for role, label in (("decoder", "fp32"), ("decoder_int8", "int8"), ("decoder_in_place", "fp32 in place"),
+                        ("decoder_int8_in_place", "int8 in place")):
+        if role not in files:
+            continue
+        loop = in_place_loop if role.endswith("in_place") else ort_loop
         for threads, what in ((0, "ORT default threads"), (DECODER_THREADS, f"{DECODER_THREADS} thread (runtime)")):
             session, name = open_session(MODEL / files[role], threads), f"ORT {label}, KV cache, {what}"
             for prefix in STEP_PREFIXES:
-                prefix_o = ort_loop(session, prefix)
-                step[name, prefix] = _median_ms(lambda: ort_loop(session, 1, prefix, prefix_o), 200)
-            clip[name] = _median_ms(lambda: ort_loop(session, CLIP_STEPS), 3)
+                prefix_o = loop(session, prefix)
+                step[name, prefix] = _median_ms(lambda: loop(session, 1, prefix, prefix_o), 200)
+            clip[name] = _median_ms(lambda: loop(session, CLIP_STEPS), 3)
     names = list(clip)
     cached = [n for n in names if "torch eager, KV cache" in n]
     baseline = {prefix: min(cached, key=lambda n: step[n, prefix]) for prefix in STEP_PREFIXES}  # the faster torch
@@ -132,7 +147,9 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
             f"decoded (median). Clip: {CLIP_STEPS} steps from an empty cache (≈ a 30 s clip's accompaniment). "
             "Baseline: the faster torch eager with KV cache (1 or 2 threads, per column), same weights, same run. "
             "The runtime opens decoder sessions with 1 intra-op thread (engine/pipelines/vmusprod/decode.py) and "
-            "never holds more than segments.py's SEGMENT_SLOTS (384) cached tokens. Goal: ORT fp32 ≥ 4× the "
+            "never holds more than segments.py's SEGMENT_SLOTS (384) cached tokens. 'In place': the graphs whose "
+            "GroupQueryAttention appends to one preallocated cache bound through IOBinding (runtime/kv_cache.py), "
+            "what the runtime runs on the CPU. Goal: ORT fp32 ≥ 4× the "
             "baseline at 256 and 2,048.", "",
             f"| backend | {head} | clip ms | vs baseline |", "| --- |" + " --- |" * (2 * len(STEP_PREFIXES) + 2),
             *rows]

@@ -33,6 +33,9 @@ ENCODER_INPUTS = {"chord": ("video",), "melody": ("source", "source_context", "s
                   "accompaniment": ("source", "source_context", "source_bar")}
 DECODER_HEAD_INPUTS = ("token", "context", "memory_bar")
 DECODER_HEAD_OUTPUTS = ("type_logits", "field_logits")
+DECODER_FILES = {"decoder": "{stage}.decoder.onnx", "decoder_in_place": "{stage}.decoder.inplace.onnx",
+                 "decoder_int8": "{stage}.decoder.int8.onnx", "decoder_int8_in_place": "{stage}.decoder.inplace.int8.onnx"}
+IN_PLACE_LENGTHS = ("seqlens_k", "total_sequence_length")  # GroupQueryAttention's names: tokens held, + 1
 
 
 def layer_names(prefix: str, n_layers: int) -> tuple[str, ...]:
@@ -94,6 +97,29 @@ class DecoderStepGraph(nn.Module):
         return (type_logits, field_logits) + _interleaved(keys, values)
 
 
+class InPlaceStepGraph(nn.Module):
+    """The decoder step over preallocated caches (`EventTransformer.step_in_place`): token, context,
+    memory_bar, seqlens_k, total_sequence_length, then the caches and cross K/V per layer
+    (`in_place_input_names`); present_k_i is past_k_i with the token's K written in (the same buffer
+    when the host binds it as both)."""
+
+    def __init__(self, net: EventTransformer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, token, context, memory_bar, seqlens_k, total_length, *caches):
+        n = self.net.config.n_layers
+        past, cross = caches[:2 * n], caches[2 * n:]
+        type_logits, field_logits, keys, values = self.net.step_in_place(
+            token, context, list(past[0::2]), list(past[1::2]), seqlens_k, total_length, list(cross[0::2]),
+            list(cross[1::2]), memory_bar)
+        return (type_logits, field_logits) + _interleaved(keys, values)
+
+
+def in_place_input_names(n_layers: int) -> tuple[str, ...]:
+    return DECODER_HEAD_INPUTS + IN_PLACE_LENGTHS + layer_names("past", n_layers) + layer_names("cross", n_layers)
+
+
 def load_checkpoint(path: Path) -> tuple[EventTransformer, dict]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     config = config_from_dict(state["stage"], state["net_config"])
@@ -140,6 +166,27 @@ def export_decoder(net: EventTransformer, path: Path) -> Path:
     dynamic.update({name: {0: batch, 2: memory} for name in layer_names("cross", n)})
     _export(DecoderStepGraph(net), example_decoder_inputs(net), path, decoder_input_names(n),
             decoder_output_names(n), dynamic)
+    return path
+
+
+def export_decoder_in_place(net: EventTransformer, path: Path) -> Path:
+    """The step graph whose self-attention appends to preallocated caches (GroupQueryAttention, a CPU
+    contrib op of ONNX Runtime; the TorchScript exporter, which takes the op's symbolic)."""
+    from cuesmith.engine.files import atomic_path
+
+    n = net.config.n_layers
+    token, context, memory_bar, *caches = example_decoder_inputs(net, past=9)
+    held = torch.tensor([4, 6], dtype=torch.int32)
+    inputs = (token, context, memory_bar, held, held.max().reshape(()) + 1, *caches)
+    axes = {"token": {0: "batch"}, "context": {0: "batch"}, "memory_bar": {0: "batch", 1: "memory_len"},
+            "seqlens_k": {0: "batch"}, "type_logits": {0: "batch"}, "field_logits": {0: "batch"}}
+    axes.update({name: {0: "batch", 2: "capacity"} for name in layer_names("past", n) + layer_names("present", n)})
+    axes.update({name: {0: "batch", 2: "memory_len"} for name in layer_names("cross", n)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, torch.no_grad():
+        torch.onnx.export(InPlaceStepGraph(net).eval(), inputs, str(tmp), input_names=list(in_place_input_names(n)),
+                          output_names=list(decoder_output_names(n)), dynamic_axes=axes, opset_version=OPSET,
+                          custom_opsets={"com.microsoft": 1}, dynamo=False)
     return path
 
 
@@ -190,21 +237,33 @@ def quantize_int8(source: Path, target: Path, op_types: tuple[str, ...] = ("MatM
     stripped = target.with_name(target.name + ".fp32.tmp")
     onnx.save(model, str(stripped))
     try:
+        # DefaultTensorType: ONNX's shape inference gives contrib ops' outputs (GroupQueryAttention) no type
         quantize_dynamic(str(stripped), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
-                         per_channel=per_channel)
+                         per_channel=per_channel, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         stripped.unlink(missing_ok=True)
     return target
 
 
+def export_decoders(net: EventTransformer, out: Path, int8: bool = True) -> dict[str, Path]:
+    """The stage's decoder step graphs, role -> path (`DECODER_FILES`): the portable one, which concatenates
+    its caches (any provider), the in-place one (CPU), and their int8 variants."""
+    stage = net.config.stage
+    paths = {role: out / name.format(stage=stage) for role, name in DECODER_FILES.items()}
+    export_decoder(net, paths["decoder"])
+    export_decoder_in_place(net, paths["decoder_in_place"])
+    if not int8:
+        return {role: paths[role] for role in ("decoder", "decoder_in_place")}
+    for role in ("decoder", "decoder_in_place"):
+        quantize_int8(paths[role], paths[role.replace("decoder", "decoder_int8")])
+    return paths
+
+
 def export_stage(checkpoint: Path, out: Path, int8: bool = True) -> dict:
-    """Export one checkpoint's encoder and decoder (and the int8 decoder); returns the stage's manifest entry."""
+    """Export one checkpoint's encoder and decoders; returns the stage's manifest entry."""
     net, state = load_checkpoint(checkpoint)
     stage = state["stage"]
-    files = {"encoder": export_encoder(net, out / f"{stage}.encoder.onnx"),
-             "decoder": export_decoder(net, out / f"{stage}.decoder.onnx")}
-    if int8:
-        files["decoder_int8"] = quantize_int8(files["decoder"], out / f"{stage}.decoder.int8.onnx")
+    files = {"encoder": export_encoder(net, out / f"{stage}.encoder.onnx"), **export_decoders(net, out, int8)}
     return {"stage": stage, "files": {k: p.name for k, p in files.items()},
             "net_config": state["net_config"], "epochs": state["epoch"], "steps": state["step"],
             "best_valid_nll": state["best_valid"], "history": state["history"],

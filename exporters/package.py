@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -37,7 +39,7 @@ from typing import Optional
 from cuesmith.engine.files import write_json_atomic
 from cuesmith.engine.runtime.store import sha256
 
-from .onnx_export import export_decoder, export_stage, quantize_int8
+from .onnx_export import export_decoders, export_stage
 from .verify import verify_net, verify_stage
 
 STAGES = ("chord", "melody", "accompaniment")
@@ -95,7 +97,6 @@ def _replace_stages(manifest: dict, entries: dict, out: Path, command: str) -> d
 
 def reexport_decoders(folder: Path, command: str, int8: bool = True) -> dict:
     """Every stage's decoder (and int8 decoder) in `folder` exported again from the folder's own weights."""
-    from cuesmith.engine.files import atomic_path
     from cuesmith.engine.training.warm import shipped_net
 
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -105,13 +106,11 @@ def reexport_decoders(folder: Path, command: str, int8: bool = True) -> dict:
         if held > READ_BACK_TOLERANCE:  # the weights read back are not the graphs' own: exporting would change the model
             raise ValueError(f"{folder}/{stage}: weights read back from the graphs differ from them "
                              f"(max |Δlogit| {held:.3g}); not re-exported")
-        decoder = folder / entry["files"]["decoder"]
-        with atomic_path(decoder) as tmp:
-            export_decoder(net, tmp)
-        if int8 and "decoder_int8" in entry["files"]:
-            target = folder / entry["files"]["decoder_int8"]
-            with atomic_path(target) as tmp:
-                quantize_int8(decoder, tmp)
+        with tempfile.TemporaryDirectory(dir=folder) as staging:  # written whole, then moved in
+            made = export_decoders(net, Path(staging), int8=int8 and "decoder_int8" in entry["files"])
+            for role, path in made.items():
+                os.replace(path, folder / path.name)
+                entry["files"][role] = path.name
         entry["verification"] = verify_net(net, folder)
     return _replace_stages(manifest, {}, folder, command)
 

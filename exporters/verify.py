@@ -1,7 +1,7 @@
 """Check exported graphs against the torch net they came from.
 
-A greedy decode of `steps` tokens runs in torch (KV cache); the ONNX graphs
-(fp32 and int8) are fed the same tokens step by step. Reported per graph:
+A greedy decode of `steps` tokens runs in torch (KV cache); the ONNX decoder
+graphs (fp32 and int8, concatenating and in-place caches) are fed the same tokens step by step. Reported per graph:
 max |delta logit| over every step's type and field logits, and greedy
 agreement: the share of steps where the graph's greedy token (type, then
 that type's fields) equals torch's.
@@ -18,9 +18,12 @@ from cuesmith.engine.music.controls import BarControls, control_ids
 from cuesmith.engine.music.score import Chord, Note, Part, Song, TempoChange
 from cuesmith.engine.music.tokens import N_FIELDS, TokenType, encode, quantize
 from cuesmith.engine.runtime.context import context_rows
+from cuesmith.engine.runtime.kv_cache import InPlaceCache, is_in_place
 
-from .onnx_export import ENCODER_INPUTS, layer_names, load_checkpoint
+from .onnx_export import DECODER_FILES, ENCODER_INPUTS, layer_names, load_checkpoint
 
+VERIFIED_AS = {"decoder": "fp32", "decoder_int8": "int8", "decoder_in_place": "fp32_in_place",
+               "decoder_int8_in_place": "int8_in_place"}
 SOURCE_STAGE = {"melody": "chord", "accompaniment": "chord+melody"}
 
 
@@ -99,11 +102,16 @@ def compare_graphs(net, folder: Path, decoder_file: str, feeds, memory_bar, sequ
     c = net.config
     empty = np.zeros((batch, c.n_heads, 1, c.head_dim), dtype=np.float32)
     past = {name: empty for name in layer_names("past", n)}
+    if is_in_place(decoder):  # through the runtime's binding (runtime/kv_cache.py)
+        cache = InPlaceCache(decoder, list(past), (batch, c.n_heads, len(logits), c.head_dim))
     worst, agree = 0.0, 0
     for i, (type_ref, field_ref, context) in enumerate(logits):
-        out = {"token": sequence[:, i:i + 1], "context": context, "memory_bar": memory_bar, **past, **cross}
-        type_logits, field_logits, *present = decoder.run(None, out)
-        past = dict(zip(layer_names("past", n), present))
+        out = {"token": sequence[:, i:i + 1], "context": context}
+        if is_in_place(decoder):
+            type_logits, field_logits = cache.step(out, cross, memory_bar)
+        else:
+            type_logits, field_logits, *present = decoder.run(None, {**out, "memory_bar": memory_bar, **past, **cross})
+            past = dict(zip(layer_names("past", n), present))
         worst = max(worst, float(np.abs(type_logits - type_ref).max()), float(np.abs(field_logits - field_ref).max()))
         same = greedy_token(type_logits, field_logits, c.field_sizes) == greedy_token(type_ref, field_ref, c.field_sizes)
         agree += int(same.all(axis=1).sum())
@@ -119,8 +127,9 @@ def verify_net(net, folder: Path, steps: int = 48) -> dict:
     stage = net.config.stage
     feeds, memory_bar, ids = encoder_feeds(stage, net)
     sequence, logits = torch_greedy(net, feeds, memory_bar, ids, steps)
-    report = {"fp32": compare_graphs(net, folder, f"{stage}.decoder.onnx", feeds, memory_bar, sequence, logits)}
-    int8 = folder / f"{stage}.decoder.int8.onnx"
-    if int8.is_file():
-        report["int8"] = compare_graphs(net, folder, int8.name, feeds, memory_bar, sequence, logits)
+    report = {}
+    for role, name in DECODER_FILES.items():
+        if (folder / name.format(stage=stage)).is_file():
+            report[VERIFIED_AS[role]] = compare_graphs(net, folder, name.format(stage=stage), feeds, memory_bar,
+                                                       sequence, logits)
     return report

@@ -72,7 +72,10 @@ def test_exports_agree_with_torch(tiny_model):
         print(stage, report)
         assert report["fp32"]["max_abs_logit_diff"] < 1e-4, stage
         assert report["fp32"]["greedy_agreement"] == 1.0, stage
+        assert report["fp32_in_place"]["max_abs_logit_diff"] < 1e-4, stage  # through runtime/kv_cache.py
+        assert report["fp32_in_place"]["greedy_agreement"] == 1.0, stage
         assert report["int8"]["max_abs_logit_diff"] < 0.5, stage
+        assert report["int8_in_place"]["max_abs_logit_diff"] < 0.5, stage
         for name in entry["files"].values():
             assert len(manifest["files"][name]["sha256"]) == 64
 

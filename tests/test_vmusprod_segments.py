@@ -7,10 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cuesmith.engine.music.tokens import METER, PITCH, POSITION, QUALITY, ROOT, TEMPO, TYPE, TokenType
+from cuesmith.engine.music.tokens import METER, N_FIELDS, PITCH, POSITION, QUALITY, ROOT, TEMPO, TYPE, TokenType
 from cuesmith.engine.pipelines.vmusprod import VMusProd, bar_plan
-from cuesmith.engine.pipelines.vmusprod import segments
+from cuesmith.engine.pipelines.vmusprod import pipeline, segments
 from cuesmith.engine.pipelines.vmusprod.segments import SegmentConfig
+from cuesmith.engine.runtime.context import CONTEXT_FIELDS
 
 from vmusprod_helpers import make_plan, shipped_model
 
@@ -80,6 +81,35 @@ def test_segment_wise_music_is_one_pass_music_in_structure(model, monkeypatch, m
         assert onsets == set(range(plan.n_bars))
     density = [notes_per_bar(g.songs, plan.n_bars) for g in (one, split)]
     assert 0.6 <= density[1] / density[0] <= 1.6, density
+
+
+@pytest.mark.slow
+def test_the_in_place_cache_writes_what_the_concatenating_graph_writes(model, monkeypatch):
+    """The in-place decoder graphs (one preallocated cache per segment, runtime/kv_cache.py) and the portable
+    ones that concatenate their caches compute the same logits: the same seed gives the same tokens, across
+    segment restarts and memory cuts."""
+    assert all(runner.in_place for runner in model.runners.values())
+    monkeypatch.setattr(pipeline, "decoder_role", lambda folder, stage, int8: "decoder")
+    portable = VMusProd(shipped_model())
+    assert not any(runner.in_place for runner in portable.runners.values())
+    plan = make_plan(n_bars=24, sections=(0, 8, 16))
+    in_place, concatenated = generate(model, plan, TINY), generate(portable, plan, TINY)
+    for stage in ("chord", "melody", "accompaniment"):
+        for a, b in zip(in_place.tokens[stage], concatenated.tokens[stage]):
+            assert np.array_equal(a, b), stage
+
+
+def test_an_in_place_cache_refuses_a_step_past_its_capacity(model):
+    runner = model.runners["chord"]
+    cache = runner.empty_cache(1, capacity=2)
+    cross, memory_bar = runner.memory(1, None, None)
+    token = np.zeros((1, N_FIELDS), dtype=np.int64)
+    context = np.zeros((1, len(CONTEXT_FIELDS)), dtype=np.int64)
+    for _ in range(2):
+        runner.step(token, context, cache, cross, memory_bar)
+    assert cache.length == 2
+    with pytest.raises(ValueError, match="full"):
+        runner.step(token, context, cache, cross, memory_bar)
 
 
 def bar_rows(tokens: np.ndarray) -> np.ndarray:

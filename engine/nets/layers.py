@@ -116,6 +116,31 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Ten
     return torch.softmax(scores, dim=-1) @ v
 
 
+class AppendAttention(torch.autograd.Function):
+    """Self-attention of one new token over preallocated caches (B,H,capacity,Dh) that hold `seqlens_k`
+    tokens per row: its K/V are written at slot seqlens_k, it attends to slots 0..seqlens_k.
+
+    In an exported graph this is ONNX Runtime's GroupQueryAttention (com.microsoft, CPU kernel), fed the
+    packed q|k|v projection; bound to one buffer as both past and present cache it appends in place, so
+    a step neither copies nor concatenates the cache (issue 19). Here the same math in torch."""
+
+    @staticmethod
+    def forward(ctx, qkv, cache_k, cache_v, seqlens_k, total_length, n_heads: int):
+        q, k, v = (split_heads(part, n_heads) for part in qkv.chunk(3, dim=-1))
+        rows, slot = torch.arange(len(seqlens_k)), seqlens_k.long()
+        cache_k, cache_v = cache_k.clone(), cache_v.clone()
+        cache_k[rows, :, slot], cache_v[rows, :, slot] = k[:, :, 0], v[:, :, 0]
+        allowed = torch.arange(cache_k.shape[2]).view(1, 1, 1, -1) <= slot.view(-1, 1, 1, 1)
+        return merge_heads(attend(q, cache_k, cache_v, allowed)), cache_k, cache_v
+
+    @staticmethod
+    def symbolic(g, qkv, cache_k, cache_v, seqlens_k, total_length, n_heads: int):
+        absent = g.op("prim::Constant")  # the separate key and value inputs: q|k|v come packed
+        absent.setType(torch._C.OptionalType.ofTensor())
+        return g.op("com.microsoft::GroupQueryAttention", qkv, absent, absent, cache_k, cache_v, seqlens_k,
+                    total_length, num_heads_i=n_heads, kv_num_heads_i=n_heads, outputs=3)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: NetConfig):
         super().__init__()
@@ -124,7 +149,11 @@ class SelfAttention(nn.Module):
         self.n_heads, self.head_dim = config.n_heads, config.head_dim
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, past_k=None, past_v=None):
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, past_k=None, past_v=None, append=None):
+        """`append` = (seqlens_k, total_length): past_k/v are preallocated caches (`AppendAttention`)."""
+        if append is not None:
+            y, k, v = AppendAttention.apply(self.qkv(x), past_k, past_v, *append, self.n_heads)
+            return self.out(y), k, v
         q, k, v = (split_heads(part, self.n_heads) for part in self.qkv(x).chunk(3, dim=-1))
         if past_k is not None:
             k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
@@ -181,8 +210,8 @@ class DecoderBlock(nn.Module):
         self.ln1, self.ln2, self.ln3 = (nn.LayerNorm(config.d_model) for _ in range(3))
         self.attn, self.cross, self.mlp = SelfAttention(config), CrossAttention(config), FeedForward(config)
 
-    def forward(self, x, self_allowed, cross_k, cross_v, cross_allowed, past_k=None, past_v=None):
-        y, k, v = self.attn(self.ln1(x), self_allowed, past_k, past_v)
+    def forward(self, x, self_allowed, cross_k, cross_v, cross_allowed, past_k=None, past_v=None, append=None):
+        y, k, v = self.attn(self.ln1(x), self_allowed, past_k, past_v, append)
         x = x + y
         x = x + self.cross(self.ln2(x), cross_k, cross_v, cross_allowed)
         return x + self.mlp(self.ln3(x)), k, v

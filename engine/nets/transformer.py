@@ -94,18 +94,34 @@ class EventTransformer(nn.Module):
         """
         past = past_k[0].shape[2]
         positions = torch.full_like(token[:, :, 0], past - 1)
-        x = self.embed(token, context, positions)
         slots = torch.arange(past + 1, device=token.device)
         self_allowed = (slots > 0).view(1, 1, 1, past + 1)
+        type_logits, field_logits, keys, values = self._step(token, context, positions, self_allowed, past_k, past_v,
+                                                             cross_k, cross_v, memory_bar)
+        if torch.is_tensor(past_k):
+            return type_logits, field_logits, torch.stack(keys), torch.stack(values)
+        return type_logits, field_logits, keys, values
+
+    def step_in_place(self, token, context, caches_k, caches_v, seqlens_k, total_length, cross_k, cross_v,
+                      memory_bar):
+        """`step` over L per-layer preallocated caches (B,H,capacity,Dh) holding seqlens_k (B,) int32 tokens
+        each, no dummy slot; total_length = seqlens_k + 1 (one int32, ONNX Runtime's GroupQueryAttention
+        wants it). The token's K/V go in at slot seqlens_k (`AppendAttention`); returns the logits and the
+        caches (lists). What the exporter turns into the in-place decoder graph."""
+        positions = seqlens_k.long().unsqueeze(1)
+        return self._step(token, context, positions, None, caches_k, caches_v, cross_k, cross_v, memory_bar,
+                          (seqlens_k, total_length))
+
+    def _step(self, token, context, positions, self_allowed, past_k, past_v, cross_k, cross_v, memory_bar,
+              append=None):
+        x = self.embed(token, context, positions)
         cross_allowed = bar_mask(context[..., 0], memory_bar, self.config.bar_window)
         keys, values = [], []
         for i, block in enumerate(self.decoder):
-            x, k, v = block(x, self_allowed, cross_k[i], cross_v[i], cross_allowed, past_k[i], past_v[i])
+            x, k, v = block(x, self_allowed, cross_k[i], cross_v[i], cross_allowed, past_k[i], past_v[i], append)
             keys.append(k)
             values.append(v)
         type_logits, field_logits = self.heads.all_types(self.final_ln(x)[:, 0])
-        if torch.is_tensor(past_k):
-            return type_logits, field_logits, torch.stack(keys), torch.stack(values)
         return type_logits, field_logits, keys, values
 
     def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

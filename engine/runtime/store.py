@@ -29,7 +29,8 @@ class ModelFolder:
     manifest: dict
 
     def file(self, stage: str, role: str) -> Path:
-        """The ONNX file of `stage`'s `role` ("encoder", "decoder", "decoder_int8"), checked to exist."""
+        """The ONNX file of `stage`'s `role` ("encoder", "decoder", "decoder_int8", "decoder_in_place", ...),
+        checked to exist."""
         entry = self.manifest.get("stages", {}).get(stage)
         name = None if entry is None else entry.get("files", {}).get(role)
         path = None if name is None else self.path / name
@@ -38,6 +39,10 @@ class ModelFolder:
             raise CuesmithError(f"model {self.family}/{stage} is missing its {role} graph", shown,
                                 hint="reinstall cuesmith or export the model (python -m cuesmith.exporters.onnx_export)")
         return path
+
+    def has(self, stage: str, role: str) -> bool:
+        """Whether the manifest names a `role` graph for `stage` (`file` checks that it exists)."""
+        return role in self.manifest.get("stages", {}).get(stage, {}).get("files", {})
 
     def stage_config(self, stage: str) -> dict:
         return self.manifest["stages"][stage]["net_config"]

@@ -71,6 +71,7 @@ from ...music.theory import CHORD_TONES, NO_CHORD_QUALITY
 from ...music.tokens import (DURATION, METER, N_FIELDS, PITCH, POSITION, QUALITIES, QUALITY, ROOT, TEMPO, TYPE,
                              VELOCITY, VOCAB, TokenType)
 from ...runtime.context import step_context
+from ...runtime.kv_cache import InPlaceCache, is_in_place
 from ...runtime.sampling import Sampling, sample
 from ...runtime.sessions import open_session, session_provider
 from .segments import SegmentConfig, Segments
@@ -141,6 +142,7 @@ class StageRunner:
         self.stage = stage
         self.encoder = open_session(encoder_path)
         self.decoder = open_session(decoder_path, threads=DECODER_THREADS)
+        self.in_place = is_in_place(self.decoder)  # its caches are appended in place (runtime/kv_cache.py)
         # caches go back in under the names they come out with: per layer (past_k_0 ... from
         # present_k_0 ...) or stacked (past_k from present_k) in graphs exported before per-layer caches
         self.cache_names = [o.name.replace("present", "past") for o in self.decoder.get_outputs()[2:]]
@@ -181,16 +183,23 @@ class StageRunner:
                                         "source_bar": bars})
         return dict(zip(self.cross_names, cross)), bars
 
-    def step(self, token: np.ndarray, context: np.ndarray, cache: dict, cross: dict, memory_bar: np.ndarray):
+    def step(self, token: np.ndarray, context: np.ndarray, cache, cross: dict, memory_bar: np.ndarray):
         """One decoder step for the batch's (batch, N_FIELDS) tokens: type logits, field logits, the cache
-        with the token added."""
-        feeds = {"token": token[:, None], "context": context[:, None, :self.context_width],
-                 "memory_bar": memory_bar, **cache, **cross}
-        type_logits, field_logits, *present = self.decoder.run(None, feeds)
+        with the token added (an `InPlaceCache` is the same object; its logits are valid until its next step).
+        `cross` is a dict the caller replaces, never changes, when the memory changes."""
+        feeds = {"token": token[:, None], "context": context[:, None, :self.context_width]}
+        if isinstance(cache, InPlaceCache):
+            type_logits, field_logits = cache.step(feeds, cross, memory_bar)
+            return type_logits, field_logits, cache
+        type_logits, field_logits, *present = self.decoder.run(None, {**feeds, "memory_bar": memory_bar,
+                                                                      **cache, **cross})
         return type_logits, field_logits, dict(zip(self.cache_names, present))
 
-    def empty_cache(self, batch: int) -> dict[str, np.ndarray]:
-        """One masked slot per cache (see EventTransformer.step)."""
+    def empty_cache(self, batch: int, capacity: int):
+        """An `InPlaceCache` of `capacity` tokens for an in-place graph; else one masked slot per cache (see
+        EventTransformer.step), grown by each step."""
+        if self.in_place:
+            return InPlaceCache(self.decoder, self.cache_names, (batch, self.n_heads, capacity, self.head_dim))
         per_layer = len(self.cache_names) == 2 * self.n_layers
         shape = (batch, self.n_heads, 1, self.head_dim) if per_layer else \
             (self.n_layers, batch, self.n_heads, 1, self.head_dim)
@@ -246,8 +255,9 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
     """`batch` token sequences (BOS ... EOS) of `runner.stage` that follow `plan`, decoded in segments of a
     bounded cache and memory (segments.py)."""
     cross, memory_bar = runner.memory(batch, source, source_context)
-    segment = Segments(runner, plan, cross, memory_bar, segments)
-    cache = runner.empty_cache(batch)
+    limit = max_tokens or plan.n_bars * MAX_PER_BAR[runner.stage] + 2
+    segment = Segments(runner, plan, cross, memory_bar, segments, capacity=limit + 1)
+    cache = runner.empty_cache(batch, segment.capacity)
     rows = [RowState() for _ in range(batch)]
     if source is not None and runner.stage in CHORD_TONE_POSITIONS:
         for row, tokens in zip(rows, source):
@@ -256,7 +266,6 @@ def generate(runner: StageRunner, plan: BarPlan, batch: int, rng: np.random.Gene
     bos[TYPE] = TokenType.BOS
     token = np.repeat(bos[None], batch, 0)
     context = np.stack([_context(TokenType.BOS, bos, row, plan) for row in rows])
-    limit = max_tokens or plan.n_bars * MAX_PER_BAR[runner.stage] + 2
     for row in rows:
         row.tokens.append(bos)
     segment.record(token, context)

@@ -26,6 +26,7 @@ from ...planning.plan import ScorePlan
 from ...progress import Progress, report
 from ...runtime.context import context_rows
 from ...runtime.sampling import Sampling
+from ...runtime.sessions import available_providers
 from ...runtime.store import ModelFolder, find_model
 from .decode import BarPlan, StageRunner, generate
 from .segments import SegmentConfig
@@ -56,13 +57,22 @@ def load(model_dir: Optional[Path] = None, int8: bool = False) -> "VMusProd":
     return VMusProd(model_dir, int8=int8)
 
 
+def decoder_role(model: ModelFolder, stage: str, int8: bool) -> str:
+    """The decoder graph to run: int8 or fp32; on the CPU its in-place variant where the folder has one
+    (GroupQueryAttention, runtime/kv_cache.py: a CPU kernel of ONNX Runtime; its CUDA kernel takes fp16 only)."""
+    role = "decoder_int8" if int8 else "decoder"
+    if available_providers()[0] == "CPUExecutionProvider" and model.has(stage, role + "_in_place"):
+        return role + "_in_place"
+    return role
+
+
 class VMusProd:
     """The three stage runners of one model folder; build once, generate many times (warm)."""
 
     def __init__(self, folder: Optional[Path] = None, int8: bool = False):
         self.model: ModelFolder = find_model(FAMILY, folder)
-        role = "decoder_int8" if int8 else "decoder"
-        paths = {s: (self.model.file(s, "encoder"), self.model.file(s, role)) for s in STAGES}
+        paths = {s: (self.model.file(s, "encoder"), self.model.file(s, decoder_role(self.model, s, int8)))
+                 for s in STAGES}
         self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
         self.graphs = {s: [p.name for p in paths[s]] for s in STAGES}
         self.sampling = stage_sampling(self.model.manifest)  # per stage; a request's given values override

@@ -46,8 +46,10 @@ class SegmentConfig:
 class Segments:
     """What one stage's decode loop has fed the decoder, and the bounded cache and memory it feeds next."""
 
-    def __init__(self, runner, plan, cross: dict, memory_bar: np.ndarray, config: SegmentConfig = SegmentConfig()):
+    def __init__(self, runner, plan, cross: dict, memory_bar: np.ndarray, config: SegmentConfig = SegmentConfig(),
+                 capacity: int = SEGMENT_SLOTS):
         self.runner, self.plan, self.config = runner, plan, config
+        self.capacity = min(config.slots, capacity)  # tokens a cache holds (the stage's longest sequence, at most)
         self.full_cross, self.full_bar = cross, memory_bar
         self.cross, self.memory_bar = cross, memory_bar  # what the next step reads
         self.window = runner.bar_window
@@ -65,7 +67,7 @@ class Segments:
     def bound(self, cache: dict, rows) -> dict:
         """The cache for the next step: `cache`, or a primed new one when it is full; the memory cut to the
         rows' bars."""
-        if cache_length(cache) >= self.config.slots:
+        if cache_length(cache) >= self.capacity:
             return self._restart(rows)
         query = self.fed_context[-1][:, 0]
         if self.slicing and ((query < self.served[:, 0]) | (query > self.served[:, 1])).any():
@@ -83,7 +85,7 @@ class Segments:
         bos_context = np.stack([step_context(int(bar), 0, 0, self.plan.controls, self.plan.n_bars) for bar in first])
         if self.slicing:
             self._cut_memory(first, contexts[-1][:, 0])
-        cache = self.runner.empty_cache(len(bos))
+        cache = self.runner.empty_cache(len(bos), self.capacity)
         for token, context in zip([bos] + tokens, [bos_context] + contexts[:-1]):
             cache = self.runner.step(token, context, cache, self.cross, self.memory_bar)[2]
         return cache
@@ -120,5 +122,8 @@ def _rows_take(value: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.concatenate([np.take(np.take(value, [b], axis=-4), k, axis=-2) for b, k in enumerate(index)], axis=-4)
 
 
-def cache_length(cache: dict) -> int:
-    return next(iter(cache.values())).shape[-2]
+def cache_length(cache) -> int:
+    """Tokens the cache holds (a concatenating graph's caches hold one masked slot besides)."""
+    if isinstance(cache, dict):
+        return next(iter(cache.values())).shape[-2] - 1
+    return cache.length
