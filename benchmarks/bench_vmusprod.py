@@ -70,6 +70,7 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
     source_ctx, source_bar = torch.from_numpy(context[:, :memory_len]), torch.zeros(1, memory_len, dtype=torch.long)
     with torch.no_grad():
         cross_k, cross_v = net.memory_kv(net.encode(source, source_ctx, source_bar))
+    memory_bar = source_bar.numpy()
 
     def torch_cached(steps: int, start: int = 0, past=None):
         past_k, past_v = past or net.empty_cache(1)
@@ -101,14 +102,16 @@ def decode_speed(stage: str = "accompaniment") -> list[str]:
             cache = dict(zip(names, out[2:]))
         return cache
 
+    layer_cross = {f"cross_{kv}_{i}": x[i].numpy() for kv, x in (("k", cross_k), ("v", cross_v))
+                   for i in range(c.n_layers)}  # one dict: bound once, as the runtime's segments do
+
     def in_place_loop(session, steps: int, start: int = 0, cache=None):
         """The runtime's loop over an in-place graph: one preallocated cache, rewound to `start` tokens."""
         names = [o.name.replace("present", "past") for o in session.get_outputs()[2:]]
-        cross = {f"cross_{kv}_{i}": x[i].numpy() for kv, x in (("k", cross_k), ("v", cross_v)) for i in range(c.n_layers)}
         cache = cache or InPlaceCache(session, names, (1, c.n_heads, length, c.head_dim))
         cache.length = start
         for t in range(start, start + steps):
-            cache.step({"token": tokens[:, t:t + 1], "context": context[:, t:t + 1]}, cross, source_bar.numpy())
+            cache.step({"token": tokens[:, t:t + 1], "context": context[:, t:t + 1]}, layer_cross, memory_bar)
         return cache
 
     step, clip = {}, {}  # step: (backend, prefix) -> ms

@@ -5,6 +5,10 @@
     <stage>.decoder.onnx   token, context, memory_bar, past_k_i, past_v_i, cross_k_i, cross_v_i
                            -> type_logits, field_logits, present_k_i, present_v_i
     <stage>.decoder.int8.onnx  the decoder with dynamically quantised int8 weights (MatMul)
+    <stage>.decoder.inplace.onnx  the same step over preallocated caches (B,H,capacity,Dh), which
+                           ONNX Runtime's GroupQueryAttention (a CPU contrib op) appends to in place:
+                           + seqlens_k, total_sequence_length; what the runtime runs on the CPU
+                           (runtime/kv_cache.py); .inplace.int8.onnx its int8 variant
 
 i = 0..n_layers-1: every cache is one (B,H,len,Dh) tensor per layer, so a step
 neither splits a stacked cache nor joins it again (a step of these small nets
