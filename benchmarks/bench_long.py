@@ -185,12 +185,15 @@ def ten_minutes(tmp: Path) -> list[str]:
     engine = Engine(cache_dir=tmp / "cache-long")
     request = {"video": str(video), "stems": False, "out_dir": str(tmp / "o-long")}
     engine.score(request)  # fills the analysis cache, loads the sessions
-    n, wall, cpu, generate, avg = min((warm_score(engine, request) for _ in range(ROUNDS)), key=lambda r: r[2])
+    engine.score({**request, "int8": True})
+    warm = {int8: min((warm_score(engine, {**request, "int8": int8}) for _ in range(ROUNDS)), key=lambda r: r[2])
+            for int8 in (False, True)}
     run = scored(video, tmp / "cold-long")
     steps = ", ".join(f"{k} {v:.1f}" for k, v in run["timings"].items())
     return lines + ["", f"| {LONG_SECONDS // 60} min {LONG_SIZE[1]}p | bars | wall s | CPU s | generate s | peak RSS MiB | load |",
                     "| --- | --- | --- | --- | --- | --- | --- |",
-                    f"| warm score, MIDI only | {n} | {wall:.2f} | {cpu:.2f} | {generate:.2f} | | {avg} |",
+                    *(f"| warm score, MIDI only{', int8 decoders' * int8} | {n} | {wall:.2f} | {cpu:.2f} "
+                      f"| {generate:.2f} | | {avg} |" for int8, (n, wall, cpu, generate, avg) in warm.items()),
                     f"| cold `cuesmith score`, with stems | | {run['wall']:.1f} | {run['cpu']:.1f} | "
                     f"{run['timings'].get('generate', 0):.1f} | {run['rss']:.0f} | {run['load']} |",
                     "", f"Steps of the cold run (s, wall): {steps}."]

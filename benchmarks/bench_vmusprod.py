@@ -470,6 +470,57 @@ def int8_vs_fp32(seeds=tuple(range(6))) -> list[str]:
             "| | |"]
 
 
+def graph_nll(every: int = 2) -> list[str]:
+    """Validation NLL per token through the shipped decoder graphs themselves (fp32 and int8, the in-place
+    ones the runtime runs), teacher-forced on the training's fixed validation crops of every `every`-th song
+    of POP909 701-800: how much the int8 weights cost the model, measured on held-out songs, not on cues."""
+    from cuesmith.engine.nets.layers import TYPE_FIELDS
+    from cuesmith.engine.pipelines.vmusprod.decode import StageRunner
+    from cuesmith.engine.training.data import fixed_crops, load_songs
+    from cuesmith.engine.music import pop909
+
+    manifest = json.loads((MODEL / "manifest.json").read_text())
+    rows = []
+    for stage, entry in manifest["stages"].items():
+        config = entry["train_config"]
+        songs = load_songs(stage, list(pop909.VALID_SONGS)[::every], (0,))
+        crops = [c for song in songs for c in fixed_crops(song, config["crop_bars"][stage], config["max_tokens"])]
+        nll, seconds = {}, {}
+        for role in ("decoder_in_place", "decoder_int8_in_place"):
+            runner = StageRunner(stage, MODEL / entry["files"]["encoder"], MODEL / entry["files"][role],
+                                 entry["net_config"])
+            start, total, count = time.perf_counter(), 0.0, 0
+            for crop in crops:
+                tokens, context = crop["tokens"], crop["context"]
+                source = [crop["source"]] if "source" in crop else None
+                cross, memory_bar = runner.memory(1, source, None if source is None else [crop["source_context"]])
+                cache = runner.empty_cache(1, len(tokens))
+                for t in range(len(tokens) - 1):
+                    type_logits, field_logits, cache = runner.step(tokens[t:t + 1], context[t:t + 1], cache, cross,
+                                                                   memory_bar)
+                    target = tokens[t + 1]
+                    total -= _log_softmax(type_logits[0])[target[0]]
+                    for f in TYPE_FIELDS.get(int(target[0]), ()):
+                        total -= _log_softmax(runner.field_slice(field_logits[0, target[0]], f))[target[f]]
+                    count += 1
+            nll[role], seconds[role] = total / count, time.perf_counter() - start
+        fp32, int8 = nll["decoder_in_place"], nll["decoder_int8_in_place"]
+        rows.append(f"| {stage} | {len(crops)} | {count} | {entry['best_valid_nll']:.4f} | {fp32:.4f} | {int8:.4f} "
+                    f"| {100 * (int8 - fp32) / fp32:+.2f}% | {seconds['decoder_in_place']:.1f} "
+                    f"| {seconds['decoder_int8_in_place']:.1f} |")
+    return [f"Validation NLL per token (nats), teacher-forced through the shipped in-place decoder graphs on the "
+            f"training's fixed validation crops (opening and middle) of 1 in {every} songs of POP909 701-800, "
+            "untransposed. 'torch, all songs': the manifest's best validation NLL (torch, all 100 songs), a check "
+            "that the fp32 graph computes the same thing.", "",
+            "| stage | crops | tokens | torch, all songs | fp32 graph | int8 graph | int8 vs fp32 "
+            "| fp32 s | int8 s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
 def run(n_songs: int = 100) -> str:
     import os
 
@@ -489,7 +540,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--metrics-json", type=Path)
     parser.add_argument("--songs", type=int, default=100)
-    parser.add_argument("--only", choices=("speed", "e2e", "quality", "nll", "musicality", "int8"))
+    parser.add_argument("--only", choices=("speed", "e2e", "quality", "nll", "musicality", "int8", "int8-nll"))
     parser.add_argument("--cues-before", type=Path, help="vmusprod_cues.py output of the code before")
     parser.add_argument("--cues-after", type=Path, help="vmusprod_cues.py output of this code")
     args = parser.parse_args()
@@ -499,7 +550,7 @@ if __name__ == "__main__":
         args.metrics_json.write_text(json.dumps(metrics, indent=1))
     elif args.only:
         part = {"speed": decode_speed, "e2e": end_to_end, "quality": lambda: quality(args.songs)[0],
-                "nll": validation_nll, "int8": int8_vs_fp32,
+                "nll": validation_nll, "int8": int8_vs_fp32, "int8-nll": graph_nll,
                 "musicality": lambda: (musicality(args.cues_before, args.cues_after)[0] if args.cues_after
                                        else musicality_now(args.cues_before))}[args.only]()
         print("\n".join(part))
