@@ -53,9 +53,9 @@ class Engine:
         """`save(score(...))`: the files of a score request in its out_dir; returns the `ScoreResult`."""
         return self.save(self.score(request, progress, **values), progress=progress)
 
-    def model(self, family: str = "vmusprod", int8: bool = False):
+    def model(self, family: str = "vmusprod", int8: Optional[bool] = None):
         """A family's loaded model, once per Engine (warm runs skip session start-up). `model_dir` goes to
-        every family."""
+        every family; int8 None: the model's own choice."""
         from .pipelines import load_family
 
         if (family, int8) not in self._models:

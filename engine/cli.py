@@ -98,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--temperature", type=float, help="every stage's (default: the model's, per stage)")
     score.add_argument("--top-k", type=int, default=0)
     score.add_argument("--top-p", type=float, help="every stage's (default: the model's, per stage)")
-    score.add_argument("--int8", action="store_true", help="run the int8 decoders")
+    precision = score.add_mutually_exclusive_group()
+    precision.add_argument("--int8", dest="int8", action="store_true", default=None,
+                           help="run the int8 decoders (default: the model's own choice)")
+    precision.add_argument("--fp32", dest="int8", action="store_false", help="run the fp32 decoders")
     score.add_argument("--no-stems", action="store_true", help="write MIDI only")
     score.add_argument("--models", type=Path, metavar="DIR", help="a model folder of the family to use")
     score.add_argument("--family", default="vmusprod", help="the model family (vmusprod, mtm, ...)")

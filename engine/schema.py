@@ -89,7 +89,8 @@ class ScoreRequest(_Request):
     temperature: Optional[float] = None
     top_k: int = 0
     top_p: Optional[float] = None
-    int8: bool = False  # run the int8 decoders
+    # True: the int8 decoders; False: fp32; None: the model's own (V-MusProd: its manifest's "default_int8")
+    int8: Optional[bool] = None
     stems: bool = True
     # The music description for families that take a text prompt (mtm), used instead of their own;
     # other families (vmusprod, vidmuse) ignore it. None or "": the family's own description.

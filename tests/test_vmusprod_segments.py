@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from cuesmith.engine.cli import build_parser
 from cuesmith.engine.music.tokens import METER, N_FIELDS, PITCH, POSITION, QUALITY, ROOT, TEMPO, TYPE, TokenType
 from cuesmith.engine.pipelines.vmusprod import VMusProd, bar_plan
 from cuesmith.engine.pipelines.vmusprod import pipeline, segments
@@ -89,14 +90,28 @@ def test_the_in_place_cache_writes_what_the_concatenating_graph_writes(model, mo
     ones that concatenate their caches compute the same logits: the same seed gives the same tokens, across
     segment restarts and memory cuts."""
     assert all(runner.in_place for runner in model.runners.values())
+    fp32 = VMusProd(shipped_model(), int8=False)
+    assert all(runner.in_place for runner in fp32.runners.values())
     monkeypatch.setattr(pipeline, "decoder_role", lambda folder, stage, int8: "decoder")
-    portable = VMusProd(shipped_model())
+    portable = VMusProd(shipped_model(), int8=False)
     assert not any(runner.in_place for runner in portable.runners.values())
     plan = make_plan(n_bars=24, sections=(0, 8, 16))
-    in_place, concatenated = generate(model, plan, TINY), generate(portable, plan, TINY)
+    in_place, concatenated = generate(fp32, plan, TINY), generate(portable, plan, TINY)
     for stage in ("chord", "melody", "accompaniment"):
         for a, b in zip(in_place.tokens[stage], concatenated.tokens[stage]):
             assert np.array_equal(a, b), stage
+
+
+def test_the_folder_chooses_int8_unless_asked_and_the_cli_can_ask_either_way(model):
+    """The shipped manifest's "default_int8" (validation NLL of the int8 graphs within 0.02% of fp32's)."""
+    assert shipped_model().joinpath("manifest.json").read_text().count('"default_int8": true') == 1
+    assert model.graphs["accompaniment"][1] == "accompaniment.decoder.inplace.int8.onnx"
+    assert VMusProd(shipped_model(), int8=False).graphs["accompaniment"][1] == "accompaniment.decoder.inplace.onnx"
+    parser = build_parser()
+    chosen = [parser.parse_args(["score", "v.mp4", "--out", "o", *flag]).int8 for flag in ([], ["--int8"], ["--fp32"])]
+    assert chosen == [None, True, False]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["score", "v.mp4", "--out", "o", "--int8", "--fp32"])
 
 
 def test_an_in_place_cache_refuses_a_step_past_its_capacity(model):

@@ -3,7 +3,7 @@
 `FAMILIES` names each family and the module that holds it. A family module
 exposes
 
-    load(model_dir: Path | None, int8: bool = False) -> model
+    load(model_dir: Path | None, int8: bool | None = None) -> model   (None: the model's own choice)
     model.generate(plan, inputs, n, seed, sampling, progress) -> list[Music]
     model.info: dict      # "family", "folder", "graphs", "manifest_id": what result.json reports
 
@@ -23,6 +23,7 @@ import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import Optional
 
 from ..errors import CuesmithError
 
@@ -61,6 +62,6 @@ def family_module(name: str) -> ModuleType:
     return module
 
 
-def load_family(name: str, model_dir=None, int8: bool = False):
+def load_family(name: str, model_dir=None, int8: Optional[bool] = None):
     """A loaded model of family `name`, ready to `generate`."""
     return family_module(name).load(model_dir, int8=int8)

@@ -104,7 +104,7 @@ def _analysis(request: ScoreRequest, analyze: Callable, progress: Progress):
     return analyze(request.video, request.start, request.end, progress)
 
 
-def _timed(load_model: Callable, family: str, int8: bool) -> tuple[Any, float]:
+def _timed(load_model: Callable, family: str, int8: Optional[bool]) -> tuple[Any, float]:
     t = time.perf_counter()
     return load_model(family, int8), _since(t)
 

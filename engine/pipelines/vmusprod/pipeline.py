@@ -52,7 +52,7 @@ class Generation:
     sampling: dict[str, dict] = field(default_factory=dict)  # per stage, as used
 
 
-def load(model_dir: Optional[Path] = None, int8: bool = False) -> "VMusProd":
+def load(model_dir: Optional[Path] = None, int8: Optional[bool] = None) -> "VMusProd":
     """The family's entry point (pipelines/__init__.py): the model folder's sessions, opened once."""
     return VMusProd(model_dir, int8=int8)
 
@@ -69,8 +69,10 @@ def decoder_role(model: ModelFolder, stage: str, int8: bool) -> str:
 class VMusProd:
     """The three stage runners of one model folder; build once, generate many times (warm)."""
 
-    def __init__(self, folder: Optional[Path] = None, int8: bool = False):
+    def __init__(self, folder: Optional[Path] = None, int8: Optional[bool] = None):
         self.model: ModelFolder = find_model(FAMILY, folder)
+        if int8 is None:  # the folder's choice, made on its measured quality (manifest "default_int8")
+            int8 = bool(self.model.manifest.get("default_int8", False))
         paths = {s: (self.model.file(s, "encoder"), self.model.file(s, decoder_role(self.model, s, int8)))
                  for s in STAGES}
         self.runners = {s: StageRunner(s, *paths[s], self.model.stage_config(s)) for s in STAGES}
