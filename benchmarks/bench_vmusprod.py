@@ -539,7 +539,7 @@ def run(n_songs: int = 100) -> str:
     (ROOT / "out" / "vmusprod").mkdir(parents=True, exist_ok=True)
     (ROOT / "out" / "vmusprod" / "bench-metrics.json").write_text(json.dumps(metrics, indent=1))
     sections = [decode_speed(), end_to_end(), lines, musicality_now(Path(before) if before else None),
-                int8_vs_fp32(), validation_nll()]
+                int8_vs_fp32(), graph_nll(), validation_nll()]
     return "\n\n".join("\n".join(s) for s in sections)
 
 
