@@ -192,7 +192,8 @@ def ten_minutes(tmp: Path) -> list[str]:
     steps = ", ".join(f"{k} {v:.1f}" for k, v in run["timings"].items())
     return lines + ["", f"| {LONG_SECONDS // 60} min {LONG_SIZE[1]}p | bars | wall s | CPU s | generate s | peak RSS MiB | load |",
                     "| --- | --- | --- | --- | --- | --- | --- |",
-                    *(f"| warm score, MIDI only{', int8 decoders' * int8} | {n} | {wall:.2f} | {cpu:.2f} "
+                    *(f"| warm score, MIDI only, {'int8 decoders (the default)' if int8 else 'fp32 decoders'} "
+                      f"| {n} | {wall:.2f} | {cpu:.2f} "
                       f"| {generate:.2f} | | {avg} |" for int8, (n, wall, cpu, generate, avg) in warm.items()),
                     f"| cold `cuesmith score`, with stems | | {run['wall']:.1f} | {run['cpu']:.1f} | "
                     f"{run['timings'].get('generate', 0):.1f} | {run['rss']:.0f} | {run['load']} |",
