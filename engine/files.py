@@ -253,8 +253,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return Path(path)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def write_json_atomic(path: str | Path, obj: Any, indent: Optional[int] = 2) -> Path:
+    """`indent=None`: one line, written by json's C encoder (indented JSON takes its Python one, ~5x slower)."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 

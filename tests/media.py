@@ -33,7 +33,7 @@ MOODS = {  # (top colour, bottom colour, shape colour), RGB
     "near-flat": ((118, 122, 126), (112, 116, 120), (122, 126, 130)),  # a grey wall: a few levels of texture
 }
 BLANKS = {"black": 0.0, "white": 255.0}
-CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
+CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".ts": "libx264", ".webm": "libvpx-vp9"}
 
 
 @dataclass
@@ -165,9 +165,10 @@ def render_frames(shots: list[Shot], transitions: list[Transition], times: list[
 def make_video(path: str | Path, shots: list[Shot], transitions: list[Transition] | None = None,
                fps: float = 30.0, size: tuple[int, int] = (320, 180), vfr: bool = False,
                audio: bool = False, rotation: int = 0, crf: int = 23, opening: Transition | None = None,
-               closing: Transition | None = None) -> Truth:
+               closing: Transition | None = None, encoder_options: dict | None = None) -> Truth:
     """Write a video of `shots` joined by `transitions` (hard cuts by default), optionally opening with a
-    fade in and closing with a fade out, and return its truth."""
+    fade in and closing with a fade out, and return its truth. `encoder_options` go to the encoder after
+    the defaults (x264: {"g": "30"} for a keyframe a second at 30 fps, {"bframes": "3"}, ...)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     transitions = transitions or [Transition("cut") for _ in shots[1:]]
@@ -186,6 +187,7 @@ def make_video(path: str | Path, shots: list[Shot], transitions: list[Transition
             stream.options = {"preset": "ultrafast", "crf": str(crf)}
         else:
             stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+        stream.options = {**stream.options, **(encoder_options or {})}
         if rotation:
             stream.set_display_rotation(rotation)
         audio_stream = container.add_stream("aac" if codec == "libx264" else "libopus", rate=48000, layout="stereo") if audio else None

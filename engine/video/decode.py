@@ -122,6 +122,33 @@ def decode_threads() -> str:
     return "AUTO" if load < (os.cpu_count() or 1) - 1 else "SLICE"
 
 
+# Containers whose index lets a seek land on a keyframe; other streams are decoded in one span.
+INDEXED_FORMATS = {"mov", "mp4", "matroska", "webm"}
+
+
+def nearest_keyframe(container, t: float) -> Optional[float]:
+    """The keyframe time (seconds from file start) nearest to `t`, from the container's index; None where
+    the format has no index or a seek does not land on a keyframe."""
+    if not INDEXED_FORMATS & set(container.format.name.split(",")):
+        return None
+    stream = container.streams.video[0]
+    origin = stream_seconds(stream.start_time, stream.time_base) or 0.0
+    found = []
+    for backward in (True, False):  # the keyframe at or before t, then the one after it
+        try:
+            container.seek(int(round((t + origin) / stream.time_base)), stream=stream, backward=backward)
+            packet = next((p for p in container.demux(stream) if p.pts is not None), None)
+        except (av.error.FFmpegError, StopIteration):
+            continue
+        if packet is not None and not packet.is_keyframe:
+            return None  # the seek is not by the index: spans could start on a frame that needs earlier ones
+        if packet is not None:
+            found.append(float(packet.pts * stream.time_base) - origin)
+    if not found:
+        return None
+    return min(found, key=lambda key: abs(key - t))
+
+
 def frame_rotation(frame) -> int:
     # The frame's rotation is counter-clockwise in FFmpeg's convention; players turn it back.
     return int(round(-getattr(frame, "rotation", 0))) % 360
@@ -133,19 +160,21 @@ def analysis_size(width: int, height: int, target: int) -> tuple[int, int]:
 
 
 def iter_frames(container, path: Path, start: float, end: Optional[float], width: int = 128,
-                fast: bool = False) -> Iterator[tuple[float, np.ndarray, int]]:
+                fast: bool = False, threads: Optional[str] = None) -> Iterator[tuple[float, np.ndarray, int]]:
     """Yield (seconds from file start, RGB frame `width` pixels wide, rotation) for frames in [start, end).
 
     `fast`: skip the codec's in-loop deblocking filter (H.264, HEVC). Its effect is a few levels at
     block edges, averaged away at analysis size; it is a large share of decoding.
+    `threads`: FFmpeg's thread type; None: decode_threads() chooses.
     """
     stream = container.streams.video[0]
-    stream.thread_type = DECODE_THREADS or decode_threads()
+    stream.thread_type = DECODE_THREADS or threads or decode_threads()
     if fast:
         stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
     origin = stream_seconds(stream.start_time, stream.time_base) or 0.0
     if start > 0:
-        container.seek(int((start + origin) / stream.time_base), stream=stream, backward=True)
+        # rounded: a start read from a keyframe's own timestamp must seek to that keyframe, not the one before
+        container.seek(int(round((start + origin) / stream.time_base)), stream=stream, backward=True)
     size = None
     fallback_index = 0
     # One reformatter for the whole stream: frame.reformat() builds a new swscale

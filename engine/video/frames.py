@@ -30,13 +30,16 @@ class FrameStats:
     samples: (time, log-chroma histogram) every colour_sample_s.
     """
 
-    def __init__(self, settings: AnalysisSettings = DEFAULT_SETTINGS):
+    def __init__(self, settings: AnalysisSettings = DEFAULT_SETTINGS, first_sample: float = 0.0):
+        """`first_sample`: the time of the first colour sample (a span that starts later in the clip takes
+        the next multiple of colour_sample_s at or after its start, as one pass over the clip would)."""
         self.settings = settings
         self.times: list[float] = []
         self.samples: list[tuple[float, np.ndarray]] = []
         self._pending: list[np.ndarray] = []
         self._sample_rows: list[int] = []  # rows of the pending batch that are colour samples
-        self._next_sample = 0.0
+        self._next_sample = first_sample
+        self._head: list[np.ndarray] = []  # the first motion_interval frames: a span's seam with the one before
         self._tail: np.ndarray | None = None  # the last motion_interval frames, and their histograms
         self._tail_histograms: np.ndarray | None = None
         self._tail_pixels: np.ndarray | None = None  # the last frame as float32 (pixels, 3)
@@ -50,6 +53,8 @@ class FrameStats:
             self._next_sample += self.settings.colour_sample_s
         self.times.append(t)
         self._pending.append(rgb)
+        if len(self._head) < self.settings.motion_interval:
+            self._head.append(rgb)
         if len(self._pending) >= BATCH:
             self._submit()
 
@@ -71,6 +76,23 @@ class FrameStats:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    @classmethod
+    def joined(cls, spans: list["FrameStats"]) -> "FrameStats":
+        """Finished spans of one clip, in order, as one pass over it would have measured them: the first
+        frames of each span are measured again against the last frames of the span before."""
+        whole = cls(spans[0].settings)
+        whole.close()
+        whole.times = [t for span in spans for t in span.times]
+        whole.samples = [sample for span in spans for sample in span.samples]
+        for name in COLUMNS:
+            setattr(whole, name, np.concatenate([getattr(span, name) for span in spans]))
+        row = len(spans[0])
+        for before, after in zip(spans, spans[1:]):
+            for name, values in seam_measures(before._tail, after._head, whole.settings).items():
+                getattr(whole, name)[row:row + len(values)] = values
+            row += len(after)
+        return whole
 
     def _submit(self) -> None:
         first = len(self.times) - len(self._pending)
@@ -112,6 +134,19 @@ class FrameStats:
         self._tail = history[-s.motion_interval:]
         self._tail_histograms = histograms[-1:]
         self._tail_pixels = pixels[-1:]
+
+
+SEAM_COLUMNS = ("step", "pixel_change", "unexplained", "motion")  # the measures that look at earlier frames
+
+
+def seam_measures(before: np.ndarray, after: list[np.ndarray], settings: AnalysisSettings) -> dict:
+    """The SEAM_COLUMNS of the frames `after`, with the frames `before` (motion_interval of them, the last
+    of the span before) as their history."""
+    probe = FrameStats(settings)
+    probe.close()
+    probe._measure(list(before), 0, [], [])
+    probe._measure(after, len(before), [], [])
+    return {name: probe._chunks[name][-1] for name in SEAM_COLUMNS}
 
 
 def histogram_step(histograms: np.ndarray, earlier: np.ndarray, first_frame: bool) -> np.ndarray:
