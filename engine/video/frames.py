@@ -107,22 +107,18 @@ class FrameStats:
         s = self.settings
         batch = np.stack(frames)
         history = batch if self._tail is None else np.concatenate([self._tail, batch])
-        index = np.arange(len(batch)) + len(history) - len(batch)  # the batch's rows in `history`
-        previous = np.maximum(index - 1, 0)
-        distant = np.where(first + np.arange(len(batch)) >= s.motion_interval, index - s.motion_interval, previous)
         histograms = joint_histograms(batch, s.hist_levels)
         earlier = histograms[:-1] if self._tail_histograms is None else np.concatenate(
             [self._tail_histograms, histograms[:-1]])
         step = histogram_step(histograms, earlier, first_frame=self._tail_histograms is None)
         pixels = batch.reshape(len(batch), -1, 3).astype(np.float32)  # (N, pixels, 3)
-        before = np.concatenate([pixels[:1] if self._tail_pixels is None else self._tail_pixels, pixels[:-1]])
         ones = np.ones(pixels.shape[1], np.float32)  # sums over pixels as matrix products: numpy reduces a
         means = ones @ pixels / (len(ones) * 255.0)  # 3-long last axis slowly
         columns = {
             "histograms": histograms, "step": step,
-            "pixel_change": mean_abs_difference(batch, history[previous]),
-            "unexplained": unexplained_change(pixels, before),
-            "motion": mean_abs_difference(batch, history[distant]),
+            "pixel_change": mean_abs_difference(batch, frames_before(history, first, len(batch), 1)),
+            "unexplained": unexplained_change(pixels, pixels[:1] if self._tail_pixels is None else self._tail_pixels),
+            "motion": mean_abs_difference(batch, frames_before(history, first, len(batch), s.motion_interval)),
             "brightness": means @ np.array([0.299, 0.587, 0.114], np.float32),
             "saturation": mean_saturation(batch),
             "warmth": means[:, 0] - means[:, 2],
@@ -168,16 +164,32 @@ def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (diff.reshape(len(a), -1).sum(axis=1, dtype=np.uint32) / (a[0].size * 255.0)).astype(np.float32)
 
 
-def unexplained_change(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Per frame of (N, pixels, 3) float32 stacks `y` and `x` (the frames before), sqrt(residual / change):
-    the squared change that no per-channel gain-and-offset map of x explains, over the whole squared
-    change (0 when nothing changed)."""
+def frames_before(history: np.ndarray, first: int, count: int, lag: int) -> np.ndarray:
+    """The frame `lag` before each of the last `count` frames of `history` (`first`: the clip's index of the
+    first of them); the clip's first `lag` frames take the frame just before them (the first: itself)."""
+    start = len(history) - count - lag
+    if first >= lag:
+        return history[start:start + count]  # a view: no copy
+    index = np.arange(count) + len(history) - count
+    return history[np.where(first + np.arange(count) >= lag, index - lag, np.maximum(index - 1, 0))]
+
+
+def unexplained_change(y: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """Per frame of the (N, pixels, 3) float32 stack `y`, each against the frame before it (`x0`, (1, pixels,
+    3), before the first), sqrt(residual / change): the squared change that no per-channel gain-and-offset
+    map of the frame before explains, over the whole squared change (0 when nothing changed).
+
+    The sums of the frames before are the sums of y shifted by one row: only the cross products are new."""
     n = y.shape[1]
     ones = np.ones(n, np.float32)
-    mx, my = ones @ x / n, ones @ y / n
-    sxx = ones @ (x * x) - n * mx * mx
-    syy = ones @ (y * y) - n * my * my
-    sxy = ones @ (x * y) - n * mx * my
+    sum_y, sum_yy = ones @ y, ones @ (y * y)
+    sum_x = np.concatenate([ones @ x0, sum_y[:-1]])
+    sum_xx = np.concatenate([ones @ (x0 * x0), sum_yy[:-1]])
+    sum_xy = np.concatenate([ones @ (x0 * y[:1]), ones @ (y[1:] * y[:-1])])
+    mx, my = sum_x / n, sum_y / n
+    sxx = sum_xx - n * mx * mx
+    syy = sum_yy - n * my * my
+    sxy = sum_xy - n * mx * my
     fitted = np.where(sxx > n * 0.25, sxy * sxy / np.maximum(sxx, 1e-6), 0.0)  # a flat `before`: offset only
     residual = np.maximum(syy - fitted, 0.0).sum(axis=1)
     change = (sxx + syy - 2 * sxy + n * (my - mx) ** 2).sum(axis=1)
