@@ -12,8 +12,9 @@ AnalyzeRequest, DescribeRequest, TimelineRequest. `coerce` turns a request objec
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 
 from .errors import CuesmithError
 from .pipelines import FAMILIES  # noqa: F401  (the family table; extra families: pipelines.families())
@@ -30,6 +31,43 @@ SECTION_COLOUR = "blue"
 def _known(cls, values: dict) -> dict:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in values.items() if k in names}
+
+
+def check_value_types(request_type: type, values: dict, kind: str) -> None:
+    """Each known field holds a JSON value of its declared type (ints for int, finite numbers for float, ...):
+    JSON from a socket may say "stems": "no"."""
+    hints = get_type_hints(request_type)
+    for name, value in values.items():
+        if name in hints and not fits(value, hints[name]):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."  # a reply never grows
+            raise CuesmithError(f"{kind} request: {name} must be {type_name(hints[name])}, got {shown}")
+
+
+def fits(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin is Union:
+        return any(fits(value, option) for option in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, dict):
+        return isinstance(value, origin)
+    return True  # Any
+
+
+def type_name(hint: Any) -> str:
+    if get_origin(hint) is Union:
+        return " or ".join(type_name(option) for option in get_args(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null", list: "a list", dict: "an object"}
+    return names.get(get_origin(hint) or hint, str(hint))
 
 
 def _check_version(values: dict, what: str) -> None:
@@ -65,6 +103,7 @@ class _Request:
     @classmethod
     def from_dict(cls, values: dict):
         _check_version(values, f"{cls.KIND} request")
+        check_value_types(cls, values, cls.KIND)
         if cls.REQUIRED and not values.get(cls.REQUIRED):
             raise CuesmithError(cls.MISSING)
         return cls(**_known(cls, values)).validate()

@@ -158,6 +158,23 @@ def test_a_request_object_a_dict_and_keywords_make_the_same_request():
         coerce(ScoreRequest, "a.mp4")
 
 
+@pytest.mark.parametrize("values, message", [
+    ({"video": "a.mp4", "int8": "yes"}, "int8 must be true or false or null, got 'yes'"),
+    ({"video": "a.mp4", "stems": "no"}, "stems must be true or false, got 'no'"),
+    ({"video": "a.mp4", "seed": 1.5}, "seed must be an integer"),
+    ({"video": "a.mp4", "variations": True}, "variations must be an integer"),
+    ({"video": "a.mp4", "start": "0"}, "start must be a number or null"),
+    ({"video": "a.mp4", "tempo": "x" * 10_000}, "tempo must be a number or null, got 'xxx"),
+])
+def test_a_request_given_to_the_api_is_type_checked_like_one_sent_to_the_service(values, message):
+    """Engine.score(dict) takes the same checks as a job sent over the bridge; the error stays short."""
+    from cuesmith.engine.schema import coerce
+
+    with pytest.raises(CuesmithError, match=message) as refused:
+        coerce(ScoreRequest, values)
+    assert str(refused.value).startswith("score request:") and len(str(refused.value)) < 120
+
+
 def test_a_result_reads_back_where_its_family_is_not_registered():
     """A panel or host without $CUESMITH_FAMILIES still reads what such a family wrote; a new request is checked."""
     values = ScoreResult(request=ScoreRequest(video="a.mp4", family="fixed_audio"), duration=1.0, tempo=120.0,

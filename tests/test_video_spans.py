@@ -1,4 +1,6 @@
 """A long clip analysed in spans (cut at keyframes, decoded in parallel) measures what one pass measures."""
+import threading
+
 import pytest
 
 from cuesmith.engine.video import analysis
@@ -54,3 +56,20 @@ def test_short_clips_are_one_span(tmp_path, monkeypatch):
     truth = make_video(tmp_path / "short.mp4", SHOTS[:3], TRANSITIONS[:2], fps=10, encoder_options={"g": "10"})
     monkeypatch.setattr(analysis, "ANALYSIS_SPANS", 4)
     assert bounds_of(truth.path) == []  # 17 s: under two spans of MIN_SPAN_S
+
+
+def test_a_progress_callback_that_raises_stops_every_span(tmp_path, monkeypatch):
+    """A cancelled job (its progress callback raises) ends the analysis with that error, spans and all."""
+    truth = make_video(tmp_path / "long.mp4", SHOTS, TRANSITIONS, fps=15, encoder_options={"g": "45"})
+    monkeypatch.setattr(analysis, "ANALYSIS_SPANS", 3)
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.001)
+    calls = []
+
+    def cancel(stage, fraction):
+        calls.append(fraction)
+        raise KeyboardInterrupt("cancelled")
+
+    with pytest.raises(KeyboardInterrupt, match="cancelled"):
+        analysis.analyze(truth.path, progress=cancel)
+    assert len(calls) == 1 and calls[0] < 1.0  # raised while the spans were decoding
+    assert not [t for t in threading.enumerate() if t.name.startswith(("analysis-span", "frame-stats"))]

@@ -6,9 +6,8 @@ after a restart from any working directory.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 from ..errors import CuesmithError
 from ..schema import AnalyzeRequest, CritiqueRequest, DescribeRequest, ScoreRequest
@@ -25,7 +24,6 @@ def prepare_request(kind: str, values: Any, job_id: str, output_root: Path) -> d
     if not isinstance(values, dict):
         raise CuesmithError(f"a {kind} request is a JSON object, got {type(values).__name__}")
     request_type = REQUEST_TYPES[kind]
-    check_value_types(request_type, values, kind)
     try:
         request = request_type.from_dict(values)
     except (TypeError, ValueError) as error:  # a value the schema's checks could not compare
@@ -34,41 +32,6 @@ def prepare_request(kind: str, values: Any, job_id: str, output_root: Path) -> d
     absolute_inputs(checked)
     checked["out_dir"] = str(resolve_out_dir(checked.get("out_dir") or "", output_root, job_id))
     return checked
-
-
-def check_value_types(request_type: type, values: dict, kind: str) -> None:
-    """Each known field holds a JSON value of its declared type (ints for int, numbers for float, ...)."""
-    hints = get_type_hints(request_type)
-    for name, value in values.items():
-        if name in hints and not fits(value, hints[name]):
-            raise CuesmithError(f"{kind} request: {name} must be {type_name(hints[name])}, got {value!r}")
-
-
-def fits(value: Any, hint: Any) -> bool:
-    origin = get_origin(hint)
-    if origin is Union:
-        return any(fits(value, option) for option in get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (list, dict):
-        return isinstance(value, origin)
-    return True  # Any
-
-
-def type_name(hint: Any) -> str:
-    if get_origin(hint) is Union:
-        return " or ".join(type_name(option) for option in get_args(hint))
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             type(None): "null", list: "a list", dict: "an object"}
-    return names.get(get_origin(hint) or hint, str(hint))
 
 
 def absolute_inputs(request: dict[str, Any]) -> None:

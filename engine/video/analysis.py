@@ -192,6 +192,7 @@ def decode_stats(container, path, info, start, end, progress, stats: FrameStats,
 ANALYSIS_SPANS: Optional[int] = None  # None: one span a core, up to MAX_SPANS; results do not depend on it
 MAX_SPANS = 4
 MIN_SPAN_S = 10.0  # a shorter span is not worth its own decoder (opening the file, measuring a seam again)
+PROGRESS_EVERY_S = 0.25  # spans report their progress together, from the calling thread
 
 
 def span_bounds(container, info: VideoInfo, start: float, end: Optional[float]) -> list[float]:
@@ -233,7 +234,7 @@ def decode_in_spans(path, info, bounds: list, origin: float, progress,
     with ThreadPoolExecutor(max_workers=len(spans), thread_name_prefix="analysis-span") as pool:
         jobs = [pool.submit(decode, k) for k in range(len(spans))]
         try:
-            while wait(jobs, timeout=0.25)[1]:
+            while wait(jobs, timeout=PROGRESS_EVERY_S)[1]:
                 report(progress, "analyse", sum(len(span) for span in spans) / expected)
         finally:
             stop.set()  # an interrupt here stops the decoders too; after a normal end it changes nothing
