@@ -47,6 +47,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from ..cores import free_cores
 from ..errors import CuesmithError
 from ..files import atomic_path, make_folders, unused_path
 from ..progress import Progress, report
@@ -320,16 +321,15 @@ def _synthesis_cost(song: Song, notes: list[Note]) -> float:
 
 
 def _worker_count(workers: Optional[int]) -> int:
-    """Processes to synthesise with: `workers`, or by default one per idle core (up to
-    MAX_WORKERS). A forked worker pays only on a core nobody else is using: on the
+    """Processes to synthesise with: `workers`, or by default one per core other processes leave idle
+    (engine/cores.py; up to MAX_WORKERS). A forked worker pays only on a core nobody else is using: on the
     shared 2-core dev machine at load 4-9 two processes were 5-15 % slower than one
     (benchmarks/bench_stems.py). The output does not depend on it (`_note_events`)."""
     if not hasattr(os, "fork") or sys.platform != "linux":
         return 1  # forking is unsafe on macOS (system frameworks) and absent on Windows
     if workers is not None:
         return max(1, workers)
-    idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
-    return int(min(MAX_WORKERS, max(1, round(idle))))
+    return int(min(MAX_WORKERS, max(1, round(free_cores()))))
 
 
 def _run_forked(jobs: list[Callable[[], None]]) -> None:

@@ -5,7 +5,6 @@ frames, truncated) becomes a CuesmithError naming the file and the problem.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -14,6 +13,7 @@ import av
 from av.video.reformatter import VideoReformatter
 import numpy as np
 
+from ..cores import free_cores
 from ..errors import CuesmithError
 from ..files import regular_file
 
@@ -115,11 +115,7 @@ def decode_threads() -> str:
     """Frame threads ("AUTO") when cores are idle: less wall time, but a fifth more CPU time in
     synchronisation (bench_video); on a busy machine one decoding thread ("SLICE": slices only) finishes
     sooner, with the per-frame measures on their own thread beside it."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this system
-        return "AUTO"
-    return "AUTO" if load < (os.cpu_count() or 1) - 1 else "SLICE"
+    return "AUTO" if free_cores() > 1 else "SLICE"
 
 
 # Containers whose index lets a seek land on a keyframe; other streams are decoded in one span.
