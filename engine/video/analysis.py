@@ -20,6 +20,7 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
+from ..cores import core_count
 from ..errors import CuesmithError
 from ..files import write_json_atomic
 from ..progress import Progress, report
@@ -200,7 +201,7 @@ def span_bounds(container, info: VideoInfo, start: float, end: Optional[float]) 
     until = end if end is not None else info.declared_duration
     if not until or until <= start:
         return []
-    count = min(ANALYSIS_SPANS or min(MAX_SPANS, os.cpu_count() or 1), int((until - start) // MIN_SPAN_S))
+    count = min(ANALYSIS_SPANS or min(MAX_SPANS, core_count()), int((until - start) // MIN_SPAN_S))
     bounds = [start]
     for k in range(1, count):
         key = nearest_keyframe(container, start + (until - start) * k / count)
